@@ -1,0 +1,30 @@
+"""nbgrader configuration: the repository root is the nbgrader course directory.
+
+``nbgrader generate_assignment assignment1`` (from this directory) writes
+``release/assignment1``: notebooks through nbgrader's own preprocessors, library
+modules through :mod:`coursegen.nbgrader_hooks` (solutions replaced by stubs).
+"""
+
+from pathlib import Path
+
+from coursegen import nbgrader_hooks
+
+c = get_config()  # noqa: F821 - injected by traitlets when nbgrader loads this file
+
+c.CourseDirectory.course_id = "cv-course"
+c.CourseDirectory.source_directory = "source"
+c.CourseDirectory.release_directory = "release"
+c.CourseDirectory.ignore = [".ipynb_checkpoints", "*.pyc", "__pycache__", "*.so", "*.c", "build"]
+
+# Strip solutions from the library modules too (nbgrader copies them verbatim).
+c.GenerateAssignment.pre_convert_hook = nbgrader_hooks.pre_convert
+c.GenerateAssignment.post_convert_hook = nbgrader_hooks.post_convert
+
+# Grade the student's own modules: by default autograde overwrites every
+# submitted non-notebook file with the instructor's copy.
+_source = Path(__file__).resolve().parent / "source"
+c.Autograde.exclude_overwriting = {
+    a.name: nbgrader_hooks.student_modules(_source, a.name) for a in sorted(_source.iterdir()) if a.is_dir()
+} if _source.is_dir() else {}
+# A deleted or altered test cell must not escape grading.
+c.OverwriteCells.add_missing_cells = True

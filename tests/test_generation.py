@@ -1,0 +1,351 @@
+"""Generation: the module stripper, the nbgrader pipeline, and the committed release."""
+
+from __future__ import annotations
+
+import filecmp
+import json
+import re
+import shutil
+import subprocess
+import sys
+import tomllib
+from pathlib import Path
+
+import nbformat
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from coursegen.modules import MarkerError, find_regions, module_files, transform_source
+
+REPO = Path(__file__).resolve().parents[1]
+NBGRADER = [sys.executable, "-m", "nbgrader"]
+ASSIGNMENTS = sorted(p.name for p in (REPO / "source").iterdir() if p.is_dir())
+
+
+# --------------------------------------------------------------------------- stripper
+
+SAMPLE = '''import numpy as np
+
+
+def double(x):
+    """x: (N,) -> (N,)"""
+    out = None
+    # TODO: double x
+    ### BEGIN SOLUTION double_task
+    out = 2 * x
+    ### END SOLUTION
+    return out
+
+
+class Model:
+    def fit(self, x):
+        ### BEGIN SOLUTION fit_task
+        self.mean = x.mean()
+        ### END SOLUTION
+        ### BEGIN HIDDEN TESTS
+        assert self.mean is not None
+        ### END HIDDEN TESTS
+        return self
+'''
+
+
+def test_release_mode_replaces_regions_with_task_stubs() -> None:
+    out = transform_source(SAMPLE, mode="release", filename="sample.py")
+    assert "2 * x" not in out and "x.mean()" not in out and "assert self.mean" not in out
+    assert "BEGIN" not in out and "END" not in out
+    assert 'raise NotImplementedError("double_task: double is not implemented yet' in out
+    assert 'raise NotImplementedError("fit_task: fit is not implemented yet' in out
+    assert "    # TODO: double x" in out  # instructions outside the region survive
+    compile(out, "sample.py", "exec")
+    namespace: dict = {}
+    exec(compile(out, "sample.py", "exec"), namespace)
+    with pytest.raises(NotImplementedError, match="double_task"):
+        namespace["double"](1)
+
+
+def test_solution_mode_keeps_code_and_drops_markers_and_hidden_tests() -> None:
+    out = transform_source(SAMPLE, mode="solution", filename="sample.py")
+    assert "out = 2 * x" in out and "self.mean = x.mean()" in out
+    assert "###" not in out and "assert self.mean" not in out
+    namespace: dict = {}
+    exec(compile(out, "sample.py", "exec"), namespace)
+    assert namespace["double"](3) == 6
+
+
+BAD_MARKERS = {
+    "missing task id": ("def f():\n    ### BEGIN SOLUTION\n    pass\n    ### END SOLUTION\n", 2),
+    "never closed": ("def f():\n    ### BEGIN SOLUTION t\n    pass\n", 2),
+    "end without begin": ("def f():\n    pass\n    ### END SOLUTION\n", 3),
+    "nested": ("def f():\n    ### BEGIN SOLUTION t\n    ### BEGIN SOLUTION u\n", 3),
+    "module level": ("### BEGIN SOLUTION t\nx = 1\n### END SOLUTION\n", 1),
+    "indent mismatch": ("def f():\n    ### BEGIN SOLUTION t\n    pass\n  ### END SOLUTION\n", 4),
+    "not alone on its line": ("def f():\n    x = 1  ### BEGIN SOLUTION t\n", 2),
+    "wrong closer": ("def f():\n    ### BEGIN SOLUTION t\n    ### END HIDDEN TESTS\n", 3),
+    "invalid task id": ("def f():\n    ### BEGIN SOLUTION two words\n    ### END SOLUTION\n", 2),
+}
+
+
+@pytest.mark.parametrize("case", sorted(BAD_MARKERS))
+def test_malformed_markers_name_file_and_line(case: str) -> None:
+    text, line = BAD_MARKERS[case]
+    with pytest.raises(MarkerError) as info:
+        transform_source(text, mode="release", filename="lib/bad.py")
+    assert info.value.line == line, str(info.value)
+    assert str(info.value).startswith(f"lib/bad.py:{line}: ")
+
+
+_body_line = st.text(
+    alphabet=st.sampled_from("abcxyz_0123456789 =+*()[].,'"), min_size=1, max_size=30
+).map(lambda s: "x_" + s.strip().replace("#", ""))
+
+
+@given(bodies=st.lists(st.lists(_body_line, min_size=1, max_size=5), min_size=1, max_size=4))
+def test_release_never_contains_region_bodies(bodies: list[list[str]]) -> None:
+    """Law: no line of any region body survives in release mode; solution mode keeps them all."""
+    parts = []
+    for k, body in enumerate(bodies):
+        parts.append(f"def f{k}():\n    ### BEGIN SOLUTION t{k}\n")
+        parts.extend(f"    {line}\n" for line in body)
+        parts.append("    ### END SOLUTION\n")
+    text = "".join(parts)
+    released = transform_source(text, mode="release").splitlines()
+    solved = transform_source(text, mode="solution").splitlines()
+    for body in bodies:
+        for line in body:
+            assert f"    {line}" not in released
+            assert f"    {line}" in solved
+    assert len(find_regions(text)) == len(bodies)
+
+
+# --------------------------------------------------------------------------- the source tree
+
+
+def _tasks(assignment: str) -> dict:
+    path = REPO / "autograder" / "suites" / assignment / "tasks.toml"
+    return tomllib.loads(path.read_text())["tasks"] if path.exists() else {}
+
+
+@pytest.mark.parametrize("assignment", ASSIGNMENTS)
+def test_every_graded_task_has_a_marked_region_and_vice_versa(assignment: str) -> None:
+    tasks = _tasks(assignment)
+    if not tasks:
+        pytest.skip(f"no points table for {assignment}")
+    marked = {
+        r.task
+        for path in module_files(REPO / "source" / assignment)
+        for r in find_regions(path.read_text(), str(path))
+        if r.kind == "SOLUTION"
+    }
+    assert marked == set(tasks), (
+        f"task ids in markers and in tasks.toml differ: only in markers {sorted(marked - set(tasks))}, "
+        f"only in tasks.toml {sorted(set(tasks) - marked)}"
+    )
+
+
+# --------------------------------------------------------------------------- the committed release
+
+
+def _secret_lines(assignment: str) -> dict[str, str]:
+    """Non-blank lines that occur in solution or hidden-test regions of the source and nowhere else in it.
+
+    Returns ``{stripped line: "file:line"}``. Lines that also occur outside every
+    region (``return loss, grads``, ``else:``) are not secret, so they are not checked.
+    """
+    inside: dict[str, str] = {}
+    outside: set[str] = set()
+    base = REPO / "source" / assignment
+
+    def scan(text: str, where: str, regions_of) -> None:
+        lines = text.splitlines()
+        covered: set[int] = set()
+        for begin, end in regions_of(text):
+            covered.update(range(begin, end + 1))
+            for i in range(begin + 1, end):
+                s = lines[i - 1].strip()
+                if s and not s.startswith("###"):
+                    inside.setdefault(s, f"{where}:{i}")
+        for i, line in enumerate(lines, start=1):
+            if i not in covered and line.strip():
+                outside.add(line.strip())
+
+    def module_regions(text: str):
+        return [(r.begin, r.end) for r in find_regions(text)]
+
+    def cell_regions(text: str):
+        spans, start, kind = [], None, None
+        for i, line in enumerate(text.splitlines(), start=1):
+            m = re.match(r"\s*### (BEGIN|END) (SOLUTION|HIDDEN TESTS)", line)
+            if m and m.group(1) == "BEGIN":
+                start, kind = i, m.group(2)
+            elif m and start is not None and m.group(2) == kind:
+                spans.append((start, i))
+                start = None
+        return spans
+
+    for path in module_files(base):
+        scan(path.read_text(), str(path.relative_to(REPO)), module_regions)
+    for nb_path in sorted(base.rglob("*.ipynb")):
+        nb = nbformat.read(nb_path, as_version=4)
+        for k, cell in enumerate(nb.cells):
+            scan(cell.source, f"{nb_path.relative_to(REPO)}[cell {k}]", cell_regions)
+    return {line: where for line, where in inside.items() if line not in outside}
+
+
+@pytest.mark.parametrize("assignment", ASSIGNMENTS)
+def test_no_solution_or_hidden_test_line_appears_in_release(assignment: str) -> None:
+    release = REPO / "release" / assignment
+    assert release.is_dir(), f"release/{assignment} is missing: run `make release`"
+    secrets = _secret_lines(assignment)
+    assert secrets, "found no solution regions at all in the source: the scan is broken"
+    leaks = []
+    for path in sorted(p for p in release.rglob("*") if p.is_file()):
+        if path.suffix == ".ipynb":
+            nb = nbformat.read(path, as_version=4)
+            lines = [line for cell in nb.cells for line in cell.source.splitlines()]
+        else:
+            lines = path.read_text(errors="replace").splitlines()
+        for line in lines:
+            if line.strip() in secrets:
+                leaks.append(f"{path.relative_to(REPO)}: {line.strip()!r} (from {secrets[line.strip()]})")
+    assert not leaks, "solution/hidden-test lines leaked into the release:\n" + "\n".join(leaks[:20])
+    for marker in ("BEGIN SOLUTION", "END SOLUTION", "BEGIN HIDDEN TESTS", "END HIDDEN TESTS"):
+        hits = [str(p) for p in release.rglob("*") if p.is_file() and marker in p.read_text(errors="replace")]
+        assert not hits, f"{marker!r} left in {hits}"
+
+
+@pytest.mark.parametrize("assignment", ASSIGNMENTS)
+def test_released_stubs_compile_and_name_their_task(assignment: str) -> None:
+    release = REPO / "release" / assignment
+    tasks = set(_tasks(assignment))
+    named: set[str] = set()
+    for path in module_files(release):
+        if path.suffix == ".py":
+            compile(path.read_text(), str(path), "exec")
+        for task in re.findall(r'raise NotImplementedError\("(\w+): ', path.read_text()):
+            named.add(task)
+    if tasks:
+        assert named == tasks, f"stubs name {sorted(named)}, tasks.toml declares {sorted(tasks)}"
+
+
+def _copy_course(dest: Path) -> Path:
+    """A throwaway course directory: source/ and the nbgrader config, nothing generated."""
+    shutil.copytree(REPO / "source", dest / "source", ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
+    shutil.copy(REPO / "nbgrader_config.py", dest / "nbgrader_config.py")
+    return dest
+
+
+def _generate(course: Path, assignment: str) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [*NBGRADER, "generate_assignment", assignment, "--force"],
+        cwd=course,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+
+
+def _diff_trees(a: Path, b: Path) -> list[str]:
+    problems: list[str] = []
+    cmp = filecmp.dircmp(a, b, ignore=["__pycache__", ".ipynb_checkpoints"])
+
+    def walk(c: filecmp.dircmp, rel: str) -> None:
+        problems.extend(f"only in the regenerated release: {rel}{x}" for x in c.left_only)
+        problems.extend(f"only in the committed release: {rel}{x}" for x in c.right_only)
+        _, mismatch, errors = filecmp.cmpfiles(c.left, c.right, c.common_files, shallow=False)
+        problems.extend(f"differs: {rel}{x}" for x in mismatch + errors)
+        for name, sub in c.subdirs.items():
+            walk(sub, f"{rel}{name}/")
+
+    walk(cmp, "")
+    return problems
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("assignment", ASSIGNMENTS)
+def test_committed_release_is_up_to_date(assignment: str, tmp_path: Path) -> None:
+    course = _copy_course(tmp_path)
+    proc = _generate(course, assignment)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    problems = _diff_trees(course / "release" / assignment, REPO / "release" / assignment)
+    assert not problems, "release/ is out of date, run `make release` and commit:\n" + "\n".join(problems)
+
+
+@pytest.mark.slow
+def test_malformed_module_marker_fails_generation_and_leaves_no_release(tmp_path: Path) -> None:
+    assignment = ASSIGNMENTS[0]
+    course = _copy_course(tmp_path)
+    victim = module_files(course / "source" / assignment)[-1]
+    victim.write_text(victim.read_text() + "\n\ndef broken():\n    ### BEGIN SOLUTION oops\n    return 1\n")
+    proc = _generate(course, assignment)
+    assert proc.returncode != 0, "generation succeeded despite an unclosed marker"
+    assert "never closed" in proc.stderr and victim.name in proc.stderr, proc.stderr[-2000:]
+    assert not (course / "release" / assignment).exists(), "a partial release was left behind"
+
+
+@pytest.mark.slow
+def test_malformed_notebook_marker_fails_generation_and_leaves_no_release(tmp_path: Path) -> None:
+    assignment = ASSIGNMENTS[0]
+    course = _copy_course(tmp_path)
+    nb_path = sorted((course / "source" / assignment).glob("*.ipynb"))[0]
+    nb = nbformat.read(nb_path, as_version=4)
+    cell = next(c for c in nb.cells if c.cell_type == "code" and "### BEGIN SOLUTION" in c.source)
+    cell.source = cell.source.replace("### END SOLUTION", "")
+    nbformat.write(nb, nb_path)
+    proc = _generate(course, assignment)
+    assert proc.returncode != 0, "generation succeeded despite an unclosed notebook marker"
+    assert not (course / "release" / assignment).exists(), "a partial release was left behind"
+
+
+# --------------------------------------------------------------------------- nbgrader autograde
+
+
+def test_autograde_config_keeps_student_modules_and_restores_cells() -> None:
+    proc = subprocess.run(
+        [sys.executable, "-c", "import runpy, json; from traitlets.config import Config\n"
+         "c = Config(); ns = runpy.run_path('nbgrader_config.py', init_globals={'get_config': lambda: c})\n"
+         "print(json.dumps({'exclude': c.Autograde.exclude_overwriting, 'add': c.OverwriteCells.add_missing_cells}))"],
+        cwd=REPO, capture_output=True, text=True, check=True,
+    )
+    conf = json.loads(proc.stdout)
+    assert conf["add"] is True
+    for assignment in ASSIGNMENTS:
+        base = REPO / "source" / assignment
+        modules = {str(p.relative_to(base)) for p in module_files(base)}
+        assert modules and modules <= set(conf["exclude"][assignment]), "some modules would be overwritten"
+
+
+@pytest.mark.slow
+def test_nbgrader_autograde_grades_the_students_modules(tmp_path: Path, data_env: dict[str, str]) -> None:
+    """A wrong module survives autograde (not replaced) and a deleted test cell comes back."""
+    assignment = "assignment1"
+    course = _copy_course(tmp_path)
+    proc = _generate(course, assignment)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    subprocess.run([*NBGRADER, "db", "assignment", "add", assignment], cwd=course, check=True,
+                   capture_output=True)
+    subprocess.run([*NBGRADER, "db", "student", "add", "alice"], cwd=course, check=True, capture_output=True)
+    submitted = course / "submitted" / "alice" / assignment
+    shutil.copytree(course / "release" / assignment, submitted)
+    layers = submitted / "cs231n" / "layers.py"
+    layers.chmod(0o644)
+    marker = "# alice's own layers.py\n"
+    layers.write_text(marker + layers.read_text())
+    knn = submitted / "knn.ipynb"
+    knn.chmod(0o644)
+    nb = nbformat.read(knn, as_version=4)
+    graded = [c for c in nb.cells if c.metadata.get("nbgrader", {}).get("grade")]
+    assert graded, "knn.ipynb has no autograded check cell"
+    removed_id = graded[0].metadata["nbgrader"]["grade_id"]
+    nb.cells = [c for c in nb.cells if c is not graded[0]]
+    nbformat.write(nb, knn)
+    proc = subprocess.run(
+        [*NBGRADER, "autograde", assignment, "--student", "alice", "--force"],
+        cwd=course, capture_output=True, text=True, timeout=900, env=data_env,
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    out = course / "autograded" / "alice" / assignment
+    assert (out / "cs231n" / "layers.py").read_text().startswith(marker), "autograde replaced the student's module"
+    restored = nbformat.read(out / "knn.ipynb", as_version=4)
+    ids = [c.metadata.get("nbgrader", {}).get("grade_id") for c in restored.cells]
+    assert removed_id in ids, "the deleted test cell escaped grading"
