@@ -1,0 +1,109 @@
+"""Command line: ``autograder grade SUBMISSION --assignment A`` and ``autograder tasks``.
+
+Exit codes: 0 when a complete report was written and the grader had no
+internal error (whatever the score), 1 when the report records an internal
+grader error, 2 for command-line misuse (one line on stderr, no traceback).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from pathlib import Path
+
+for _name in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
+    os.environ.setdefault(_name, "1")  # before numpy is imported below
+
+from autograder import config as cfg  # noqa: E402
+
+
+class _Misuse(Exception):
+    pass
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> None:  # type: ignore[override]
+        raise _Misuse(message)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser (defaults come from :mod:`autograder.config`)."""
+    p = _Parser(prog="autograder", description="Grade submissions against hidden test suites.")
+    sub = p.add_subparsers(dest="command", required=True, parser_class=_Parser)
+    g = sub.add_parser("grade", help="grade one submission and write results.json")
+    g.add_argument("submission", help="the submission: a directory or a .zip file")
+    g.add_argument("--assignment", required=True, help="assignment name, e.g. assignment1")
+    g.add_argument("--results", default=cfg.DEFAULT_RESULTS,
+                   help=f"where to write Gradescope's JSON (default ./{cfg.DEFAULT_RESULTS})")
+    g.add_argument("--seed", type=int, default=cfg.DEFAULT_SEED,
+                   help=f"base seed for the per-test seeds (default {cfg.DEFAULT_SEED})")
+    g.add_argument("--course-root", default=None,
+                   help=f"course root holding source/<assignment>/ (default: ${cfg.COURSE_ROOT_ENV}"
+                        " or the checkout containing the autograder package)")
+    g.add_argument("--data-dir", default=None,
+                   help="data directory holding cifar-10-batches-py (default: coursedata's "
+                        "setting, $CVCOURSE_DATA_DIR)")
+    g.add_argument("--timeout", type=float, default=None,
+                   help="seconds per call into student code, for every task (default: "
+                        "tasks.toml)")
+    g.add_argument("--time-limit", type=float, default=None,
+                   help="seconds for the whole submission (default: tasks.toml)")
+    g.add_argument("--memory-limit", type=int, default=cfg.DEFAULT_MEMORY_LIMIT_MB,
+                   help=f"address-space limit of a worker in MB "
+                        f"(default {cfg.DEFAULT_MEMORY_LIMIT_MB})")
+    g.add_argument("--sandbox-user", default=None,
+                   help=f"user the worker runs as when the grader is root "
+                        f"(default {cfg.DEFAULT_SANDBOX_USER})")
+    g.add_argument("--suite-dir", default=None,
+                   help="use this suite directory instead of the installed one (for testing)")
+    g.add_argument("-q", "--quiet", action="store_true", help="do not print the score table")
+    t = sub.add_parser("tasks", help="list an assignment's tasks and points")
+    t.add_argument("--assignment", required=True, help="assignment name, e.g. assignment1")
+    t.add_argument("--suite-dir", default=None,
+                   help="use this suite directory instead of the installed one (for testing)")
+    return p
+
+
+def _spec(assignment: str, suite_dir: str | None) -> tuple[Path, cfg.AssignmentSpec]:
+    suite = Path(suite_dir) if suite_dir else cfg.suite_dir(assignment)
+    return suite, cfg.load_tasks(suite / "tasks.toml")
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of the ``autograder`` command; returns the exit code."""
+    try:
+        args = build_parser().parse_args(argv)
+        suite, spec = _spec(args.assignment, args.suite_dir)
+        if args.command == "tasks":
+            for task in spec.tasks.values():
+                print(f"{task.id:28s} {task.points:6g}  {task.visibility:15s} {task.title}")
+            print(f"{'total':28s} {spec.max_score:6g}")
+            return 0
+        if not os.path.exists(args.submission):
+            raise _Misuse(f"submission {args.submission} does not exist")
+        if args.course_root is not None and not os.path.isdir(args.course_root):
+            raise _Misuse(f"course root {args.course_root} is not a directory")
+        if args.memory_limit is not None and args.memory_limit <= 0:
+            raise _Misuse("--memory-limit must be positive")
+    except (_Misuse, cfg.ConfigError) as exc:
+        print(f"autograder: error: {exc}", file=sys.stderr)
+        return 2
+
+    from autograder.report import print_table
+    from autograder.runner import grade
+
+    report = grade(
+        args.submission, args.assignment, results_path=args.results, seed=args.seed,
+        course_root=args.course_root, data_dir=args.data_dir, timeout=args.timeout,
+        time_limit=args.time_limit, memory_limit_mb=args.memory_limit,
+        sandbox_user=args.sandbox_user, suite_dir=suite, quiet=True,
+    )
+    if not args.quiet:
+        print_table(report)
+    internal = report.internal_errors or any(t.internal_error for t in report.tasks)
+    return 1 if internal else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

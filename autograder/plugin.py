@@ -1,0 +1,315 @@
+"""The pytest plugin that runs a hidden suite against one submission.
+
+It registers one marker per task of ``tasks.toml``, checks that every test
+carries exactly one, provides the fixtures the suites use (``student``,
+``reference``, ``seed``, ``rng``, ``cifar``, ``submission``) and records each
+test's outcome with a student-readable message (never the hidden test's source
+or pytest's traceback).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib
+import importlib.util
+import random
+import sys
+import tempfile
+import time
+import types
+import warnings
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+
+from autograder.config import DEFAULT_MEMORY_LIMIT_MB, AssignmentSpec
+from autograder.report import TestResult
+from autograder.sandbox import Sandbox, StudentError, WorkerDied, isolation_available
+from autograder.submission import Submission
+
+CIFAR_SIZES = {"num_training": 4000, "num_validation": 500, "num_test": 500}
+FIXTURE_SIZES = {"n_per_batch": 1000, "n_test": 500}
+BUDGET_MESSAGE = "submission time budget exhausted"
+PLUGIN_KEY = pytest.StashKey["GraderPlugin"]()
+
+
+class BudgetExhausted(Exception):
+    """The submission's overall time limit ran out before this test started."""
+
+
+@dataclass
+class RunContext:
+    """Everything a run of the plugin needs to know."""
+
+    spec: AssignmentSpec
+    submission: Submission
+    course_root: Path
+    seed: int = 0
+    deadline: float = float("inf")  # time.monotonic() value
+    data_dir: Path | None = None
+    timeout: float | None = None  # overrides every task's timeout when set
+    memory_limit_mb: int | None = DEFAULT_MEMORY_LIMIT_MB
+    sandbox_user: str | None = None
+    python: str | None = None
+    scratch: Path = field(default_factory=lambda: Path(tempfile.gettempdir()))
+
+
+def derive_seed(base_seed: int, item: pytest.Item) -> int:
+    """Stable 32-bit seed from the run's base seed and the test's file name + name."""
+    key = f"{base_seed}:{Path(str(item.path)).name}::{item.name}"
+    return int.from_bytes(hashlib.sha256(key.encode()).digest()[:4], "big")
+
+
+def _display_name(item: pytest.Item) -> str:
+    return f"{Path(str(item.path)).name}::{item.name}"
+
+
+def describe_exception(exc: BaseException) -> tuple[str, bool]:
+    """Student-readable message for a test failure and whether it is internal."""
+    if isinstance(exc, StudentError):
+        return exc.describe(), False
+    if isinstance(exc, WorkerDied):
+        return f"your code's worker process died: {exc.reason}", False
+    if isinstance(exc, BudgetExhausted):
+        return BUDGET_MESSAGE, False
+    if isinstance(exc, pytest.fail.Exception):
+        return str(exc.msg or "failed"), False
+    if isinstance(exc, AssertionError):
+        text = str(exc).strip()
+        return (text or "a check failed")[:2000], False
+    try:
+        text = str(exc)
+    except Exception:
+        text = "?"
+    return f"internal grader error: {type(exc).__name__}: {text}"[:2000], True
+
+
+def load_reference(course_root: Path, assignment: str, library: str) -> types.ModuleType:
+    """Import ``<course_root>/source/<assignment>/<library>`` as ``_reference_<assignment>``.
+
+    Submodules load lazily on attribute access (``reference.layers``).
+    """
+    pkg_dir = course_root / "source" / assignment / library
+    init = pkg_dir / "__init__.py"
+    if not init.is_file():
+        raise FileNotFoundError(f"reference package not found: {pkg_dir}")
+    name = f"_reference_{assignment}"
+    for mod in [m for m in sys.modules if m == name or m.startswith(name + ".")]:
+        del sys.modules[mod]
+    spec = importlib.util.spec_from_file_location(
+        name, init, submodule_search_locations=[str(pkg_dir)]
+    )
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module
+    try:
+        spec.loader.exec_module(module)
+    except BaseException:
+        del sys.modules[name]
+        raise
+    for modname, mod in list(sys.modules.items()):
+        if (modname == name or modname.startswith(name + ".")) and mod is not None:
+            _make_lazy(mod)
+    return module
+
+
+def _make_lazy(pkg: types.ModuleType) -> None:
+    if not hasattr(pkg, "__path__") or "__getattr__" in vars(pkg):
+        return
+
+    def __getattr__(attr: str) -> Any:
+        if attr.startswith("__"):
+            raise AttributeError(attr)
+        full = f"{pkg.__name__}.{attr}"
+        try:
+            sub = importlib.import_module(full)
+        except ModuleNotFoundError as exc:
+            if exc.name == full:
+                raise AttributeError(f"module {pkg.__name__!r} has no attribute {attr!r}") from None
+            raise
+        _make_lazy(sub)
+        return sub
+
+    pkg.__getattr__ = __getattr__  # type: ignore[attr-defined]
+
+
+class GraderPlugin:
+    """pytest plugin object; pass it as ``pytest.main(..., plugins=[plugin])``."""
+
+    def __init__(self, ctx: RunContext) -> None:
+        self.ctx = ctx
+        self.results: dict[str, TestResult] = {}
+        self.order: list[str] = []
+        self.internal_errors: list[str] = []
+        self.item_task: dict[str, str | None] = {}
+        self.data_source = "not used"
+        self.isolated: bool | None = None
+        self.isolation_note = ""
+
+    # -- configuration and collection ----------------------------------------
+    def pytest_configure(self, config: pytest.Config) -> None:
+        config.stash[PLUGIN_KEY] = self
+        for task in self.ctx.spec.tasks.values():
+            config.addinivalue_line("markers", f"{task.id}: {task.title}")
+
+    def pytest_collectreport(self, report: pytest.CollectReport) -> None:
+        if report.failed:
+            lines = str(report.longrepr).strip().splitlines()
+            last = next((ln for ln in reversed(lines) if ln.strip()), "collection failed")
+            self.internal_errors.append(f"could not collect {report.nodeid}: {last.strip()}"[:500])
+
+    def pytest_collection_modifyitems(self, session: pytest.Session, config: pytest.Config,
+                                      items: list[pytest.Item]) -> None:
+        keep = []
+        for item in items:
+            marks = sorted({m.name for m in item.iter_markers() if m.name in self.ctx.spec.tasks})
+            name = _display_name(item)
+            if len(marks) == 1:
+                self.item_task[item.nodeid] = marks[0]
+                keep.append(item)
+                continue
+            why = "no task marker" if not marks else f"several task markers {marks}"
+            msg = f"test {name} has {why} (each test needs exactly one)"
+            self.internal_errors.append(msg)
+            for task in marks or [None]:
+                self._record(TestResult(name=name, task=task, outcome="error",
+                                        message=f"internal grader error: {msg}", internal=True),
+                             key=f"{item.nodeid}#{task}")
+        items[:] = keep
+
+    # -- running -------------------------------------------------------------
+    def _record(self, result: TestResult, key: str) -> None:
+        if key not in self.results:
+            self.order.append(key)
+            self.results[key] = result
+        else:
+            old = self.results[key]
+            if old.outcome == "passed" and result.outcome != "passed":
+                self.results[key] = result
+
+    @pytest.hookimpl(tryfirst=True)
+    def pytest_runtest_setup(self, item: pytest.Item) -> None:
+        seed = derive_seed(self.ctx.seed, item)
+        random.seed(seed)
+        np.random.seed(seed)
+        if time.monotonic() >= self.ctx.deadline:
+            raise BudgetExhausted(BUDGET_MESSAGE)
+
+    @pytest.hookimpl(hookwrapper=True)
+    def pytest_runtest_makereport(self, item: pytest.Item,
+                                  call: pytest.CallInfo[None]) -> Iterator[None]:
+        outcome = yield
+        rep = outcome.get_result()
+        task = self.item_task.get(item.nodeid)
+        base = dict(name=_display_name(item), task=task, seed=derive_seed(self.ctx.seed, item))
+        if rep.when == "call" and rep.passed:
+            self._record(TestResult(outcome="passed", duration=rep.duration, **base),
+                         item.nodeid)
+            return
+        if rep.passed:
+            return
+        if rep.skipped:
+            self._record(TestResult(outcome="skipped", message="skipped", **base), item.nodeid)
+            return
+        exc = call.excinfo.value if call.excinfo is not None else None
+        if exc is None:
+            message, internal = "failed", False
+        else:
+            message, internal = describe_exception(exc)
+        kind = "failed" if rep.when == "call" else "error"
+        self._record(TestResult(outcome=kind, message=message, duration=rep.duration,
+                                internal=internal, **base), item.nodeid)
+        rep.longrepr = message  # keep the hidden test's source and traceback out of any output
+
+    # -- results ---------------------------------------------------------------
+    def ordered_results(self) -> list[TestResult]:
+        """All recorded test results in collection/run order."""
+        return [self.results[k] for k in self.order]
+
+    def mark_isolation(self) -> None:
+        """Fill in isolation info when no worker was started during the run."""
+        if self.isolated is None:
+            ok, note = isolation_available(self.ctx.python or sys.executable,
+                                           self.ctx.sandbox_user)
+            self.isolated, self.isolation_note = ok, note
+
+
+def _plugin(request: pytest.FixtureRequest) -> GraderPlugin:
+    return request.config.stash[PLUGIN_KEY]
+
+
+# -- fixtures (this module is registered as a plugin next to GraderPlugin) ---------
+@pytest.fixture
+def seed(request: pytest.FixtureRequest) -> int:
+    """Per-test seed derived from the run's base seed and the test id."""
+    plugin = _plugin(request)
+    return derive_seed(plugin.ctx.seed, request.node)
+
+@pytest.fixture
+def rng(seed: int) -> np.random.Generator:
+    """``numpy.random.default_rng(seed)`` for this test."""
+    return np.random.default_rng(seed)
+
+@pytest.fixture
+def submission(request: pytest.FixtureRequest) -> Submission:
+    """The prepared submission (``root``, ``original``, ``kind``, ``notes``)."""
+    plugin = _plugin(request)
+    return plugin.ctx.submission
+
+@pytest.fixture
+def student(request: pytest.FixtureRequest, seed: int) -> Iterator[Sandbox]:
+    """A fresh sandboxed worker bound to the student's library for this test."""
+    plugin = _plugin(request)
+    task = plugin.item_task.get(request.node.nodeid)
+    timeout = plugin.ctx.timeout or plugin.ctx.spec.task_timeout(task or "")
+    remaining = plugin.ctx.deadline - time.monotonic()
+    if remaining <= 0:
+        raise BudgetExhausted(BUDGET_MESSAGE)
+    sandbox = Sandbox(
+        plugin.ctx.submission.root, plugin.ctx.spec.library, seed=seed,
+        timeout=max(0.1, min(timeout, remaining)),
+        memory_limit_mb=plugin.ctx.memory_limit_mb, sandbox_user=plugin.ctx.sandbox_user,
+        python=plugin.ctx.python,
+    )
+    if plugin.isolated is None or not sandbox.isolated:
+        plugin.isolated = sandbox.isolated
+        plugin.isolation_note = sandbox.isolation_note
+    try:
+        yield sandbox
+    finally:
+        sandbox.close()
+
+@pytest.fixture(scope="session")
+def reference(request: pytest.FixtureRequest) -> types.ModuleType:
+    """The instructor's reference library, loaded under a private name."""
+    plugin = _plugin(request)
+    return load_reference(plugin.ctx.course_root, plugin.ctx.spec.name, plugin.ctx.spec.library)
+
+@pytest.fixture(scope="session")
+def cifar(request: pytest.FixtureRequest) -> dict[str, np.ndarray]:
+    """Preprocessed CIFAR-10 splits (float64, mean-subtracted, flattened rows)."""
+    plugin = _plugin(request)
+    import coursedata
+    from coursedata import cifar10
+
+    kwargs = dict(CIFAR_SIZES, subtract_mean=True, flatten=True)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        try:
+            found = cifar10.find(plugin.ctx.data_dir)
+            data = cifar10.prepare(**kwargs, data_dir=plugin.ctx.data_dir)
+            plugin.data_source = f"CIFAR-10 from {found}"
+        except coursedata.DataNotFound:
+            dest = Path(tempfile.mkdtemp(prefix="cifar-", dir=plugin.ctx.scratch))
+            batches = cifar10.write_fixture(dest / "cifar-10-batches-py", **FIXTURE_SIZES)
+            data = cifar10.prepare(**kwargs, data_dir=Path(batches).parent)
+            plugin.data_source = "generated CIFAR-10-format fixture (no CIFAR-10 data found)"
+    out = {}
+    for key, value in data.items():
+        arr = np.asarray(value)
+        out[key] = arr.astype(np.int64) if key.startswith("y") else arr.astype(np.float64)
+    return out

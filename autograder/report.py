@@ -1,0 +1,181 @@
+"""The grading report: data classes, Gradescope ``results.json`` and a stdout table."""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import tempfile
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, TextIO
+
+
+@dataclass
+class TestResult:
+    """One test of the hidden suite: outcome is passed, failed, error or skipped."""
+
+    name: str
+    task: str | None
+    outcome: str
+    message: str = ""
+    duration: float = 0.0
+    seed: int | None = None
+    internal: bool = False
+
+
+@dataclass
+class TaskResult:
+    """Per-task aggregate: score = points * passed / counted tests."""
+
+    id: str
+    title: str
+    points: float
+    score: float = 0.0
+    visibility: str = "visible"
+    tests: list[TestResult] = field(default_factory=list)
+    internal_error: str | None = None
+
+    @property
+    def failing(self) -> int:
+        """Number of tests that did not pass (skips excluded)."""
+        return sum(t.outcome in ("failed", "error") for t in self.tests)
+
+
+@dataclass
+class Report:
+    """A complete grading report for one submission."""
+
+    assignment: str
+    tasks: list[TaskResult]
+    seed: int
+    score: float = 0.0
+    max_score: float = 0.0
+    execution_time: float = 0.0
+    data_source: str = "not used"
+    isolated: bool = False
+    isolation_note: str = ""
+    submission_problem: str | None = None
+    internal_errors: list[str] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+
+    def summary(self) -> str:
+        """The report's top-level text (Gradescope's ``output``)."""
+        lines = [f"{self.assignment}: {self.score:g} / {self.max_score:g} points"]
+        if self.submission_problem:
+            lines.append(f"Your submission could not be graded: {self.submission_problem}")
+        for msg in self.internal_errors:
+            lines.append(f"internal grader error: {msg}")
+        lines.append(f"seed: {self.seed}")
+        lines.append(f"data: {self.data_source}")
+        lines.append(
+            f"sandbox: {'isolated' if self.isolated else 'NOT isolated'} ({self.isolation_note})"
+        )
+        lines.extend(self.notes)
+        return "\n".join(lines)
+
+    def to_dict(self) -> dict[str, Any]:
+        """All fields as JSON-able data."""
+        return asdict(self)
+
+
+def _test_line(t: TestResult) -> str:
+    status = {"passed": "PASS", "skipped": "SKIP"}.get(t.outcome, "FAIL")
+    line = f"{status} {t.name}"
+    if t.seed is not None:
+        line += f" [seed {t.seed}]"
+    if t.message and t.outcome != "passed":
+        line += f": {t.message}"
+    return line
+
+
+def gradescope_results(report: Report) -> dict[str, Any]:
+    """The report in Gradescope's ``results.json`` format (one entry per task)."""
+    tests = []
+    for task in report.tasks:
+        lines = []
+        if task.internal_error:
+            lines.append(f"internal grader error: {task.internal_error}")
+        if report.submission_problem and not task.tests:
+            lines.append(f"not graded: {report.submission_problem}")
+        lines.extend(_test_line(t) for t in task.tests)
+        tests.append({
+            "name": f"{task.id}: {task.title}",
+            "score": task.score,
+            "max_score": task.points,
+            "status": "passed" if task.score >= task.points else "failed",
+            "output": "\n".join(lines),
+            "visibility": task.visibility,
+        })
+    return {
+        "score": report.score,
+        "execution_time": round(report.execution_time, 3),
+        "output": report.summary(),
+        "stdout_visibility": "hidden",
+        "extra_data": {
+            "max_score": report.max_score,
+            "seed": report.seed,
+            "data_source": report.data_source,
+            "isolated": report.isolated,
+            "internal_error": bool(report.internal_errors
+                                   or any(t.internal_error for t in report.tasks)),
+        },
+        "tests": tests,
+    }
+
+
+def write_results_json(report: Report, path: str | os.PathLike[str]) -> Path:
+    """Write Gradescope's JSON atomically (temp file in the same dir, fsync, replace)."""
+    target = Path(path).resolve()
+    target.parent.mkdir(parents=True, exist_ok=True)
+    data = json.dumps(gradescope_results(report), indent=2, allow_nan=False)
+    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            fh.write(data + "\n")
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.chmod(tmp, 0o644)
+        os.replace(tmp, target)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except OSError:
+            pass
+        raise
+    try:
+        dfd = os.open(target.parent, os.O_RDONLY)
+        try:
+            os.fsync(dfd)
+        finally:
+            os.close(dfd)
+    except OSError:
+        pass
+    return target
+
+
+def print_table(report: Report, file: TextIO | None = None) -> None:
+    """Print a per-task table (task, title, score/max, failing tests) and the total."""
+    out = file or sys.stdout
+    rows = [(t.id, t.title, f"{t.score:g}/{t.points:g}",
+             "INTERNAL ERROR" if t.internal_error else str(t.failing)) for t in report.tasks]
+    headers = ("task", "title", "score", "failing")
+    widths = [max([len(h)] + [len(r[i]) for r in rows]) for i, h in enumerate(headers)]
+    widths[1] = min(widths[1], 60)
+
+    def fmt(r: tuple[str, ...]) -> str:
+        cells = [r[0].ljust(widths[0]), r[1][:60].ljust(widths[1]), r[2].rjust(widths[2]),
+                 r[3].rjust(widths[3])]
+        return "  ".join(cells).rstrip()
+
+    print(fmt(headers), file=out)
+    print("  ".join("-" * w for w in widths), file=out)
+    for r in rows:
+        print(fmt(r), file=out)
+    print(f"total: {report.score:g} / {report.max_score:g}", file=out)
+    if report.submission_problem:
+        print(f"submission problem: {report.submission_problem}", file=out)
+    for msg in report.internal_errors:
+        print(f"INTERNAL GRADER ERROR: {msg}", file=out)
+    print(f"seed {report.seed}; data: {report.data_source}; sandbox "
+          f"{'isolated' if report.isolated else 'NOT isolated'}", file=out)

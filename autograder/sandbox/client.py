@@ -1,0 +1,542 @@
+"""Grader side of the sandbox: start a worker, call student code, time it.
+
+Student code only ever runs in the worker process. The grader sends requests
+over a private pipe in the pickle-free :mod:`autograder.sandbox.protocol`
+format and gets back plain data or opaque handles (:class:`RemoteObject`).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import pwd
+import resource
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from autograder.config import (
+    DEFAULT_FSIZE_LIMIT_MB,
+    DEFAULT_MEMORY_LIMIT_MB,
+    DEFAULT_SANDBOX_USER,
+    DEFAULT_TIMEOUT,
+)
+from autograder.sandbox import protocol
+from autograder.sandbox.protocol import Handle, Ref
+
+__all__ = [
+    "Ref",
+    "RemoteObject",
+    "RemotePath",
+    "Sandbox",
+    "StudentError",
+    "Timing",
+    "WorkerDied",
+    "isolation_available",
+]
+
+DEFAULT_NPROC_LIMIT = 64
+MAX_REPLY_BYTES = 1024 * 1024 * 1024
+THREAD_ENV = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS",
+              "VECLIB_MAXIMUM_THREADS", "NUMEXPR_NUM_THREADS")
+_HERE = Path(__file__).resolve().parent
+_PUT_THRESHOLD = 4096  # bytes: timeit stores bigger array arguments in the worker first
+
+
+class StudentError(Exception):
+    """Student code raised an exception in the worker.
+
+    Attributes: ``type_name``, ``message`` and ``frames`` (the traceback lines
+    inside the submission, innermost last, like ``"cs231n/layers.py:42 in f: ..."``).
+    """
+
+    def __init__(self, type_name: str, message: str, frames: list[str] | None = None,
+                 note: str = "") -> None:
+        self.type_name = type_name
+        self.message = message
+        self.frames = list(frames or [])
+        self.note = note
+        super().__init__(self.describe())
+
+    def location(self) -> str:
+        """``file:line`` of the innermost student frame, or ``""``."""
+        if not self.frames:
+            return ""
+        return self.frames[-1].split(" in ", 1)[0]
+
+    def describe(self) -> str:
+        """One readable line: ``your code raised TypeError: msg at layers.py:42``."""
+        text = f"your code raised {self.type_name}"
+        if self.message:
+            text += f": {self.message}"
+        if self.location():
+            text += f" at {self.location()}"
+        if self.note:
+            text += f" ({self.note})"
+        return text
+
+
+class WorkerDied(Exception):
+    """The worker process timed out, crashed or exited; ``reason`` says which."""
+
+    def __init__(self, reason: str) -> None:
+        self.reason = reason
+        super().__init__(reason)
+
+
+@dataclass
+class Timing:
+    """Result of :meth:`Sandbox.timeit`: best time in seconds, all times, last result."""
+
+    best: float
+    times: list[float]
+    result: Any
+
+
+def _probe_cache_key(python: str, uid: int) -> tuple[str, int]:
+    return (python, uid)
+
+
+_PROBES: dict[tuple[str, int], tuple[bool, str]] = {}
+
+
+def isolation_available(python: str, user: str | None = None) -> tuple[bool, str]:
+    """Can the worker drop to ``user`` (default ``nobody``) and still run ``python``?
+
+    Returns ``(ok, note)``. Requires root; probes once per interpreter and user
+    that the interpreter and numpy are readable by that user.
+    """
+    name = user or DEFAULT_SANDBOX_USER
+    if os.geteuid() != 0:
+        return False, "the grader is not root, so the worker runs as the grader's own user"
+    try:
+        pw = pwd.getpwnam(name)
+    except KeyError:
+        return False, f"sandbox user {name!r} does not exist; the worker runs as root"
+    key = _probe_cache_key(python, pw.pw_uid)
+    if key not in _PROBES:
+        try:
+            proc = subprocess.run(
+                [python, "-I", "-B", "-c", "import numpy"],
+                user=pw.pw_uid, group=pw.pw_gid, extra_groups=[],
+                env={"PATH": "/usr/bin:/bin", "OMP_NUM_THREADS": "1",
+                     "OPENBLAS_NUM_THREADS": "1"},
+                cwd="/", capture_output=True, timeout=60, check=False,
+            )
+            ok = proc.returncode == 0
+            err = (proc.stderr or b"").decode("utf-8", "replace").strip().splitlines()
+            detail = err[-1] if err else f"exit code {proc.returncode}"
+        except (OSError, subprocess.SubprocessError) as exc:
+            ok, detail = False, str(exc)
+        note = (f"worker runs as user {name!r} (uid {pw.pw_uid})" if ok else
+                f"user {name!r} cannot run {python} with numpy ({detail}); "
+                "the worker runs as root")
+        _PROBES[key] = (ok, note)
+    return _PROBES[key]
+
+
+class RemotePath:
+    """An attribute path in the worker: call it, ``get()`` it or ``set(value)`` it.
+
+    ``student.lib.layers.affine_forward(x, w, b)`` calls the student's function;
+    ``obj.params.get()`` fetches an attribute of a remote object as plain data.
+    Use ``.attr(name)`` for attribute names that clash with ``get``/``set``.
+    """
+
+    def __init__(self, sandbox: Sandbox, target: dict[str, Any]) -> None:
+        object.__setattr__(self, "_sandbox", sandbox)
+        object.__setattr__(self, "_target", target)
+
+    def attr(self, name: str) -> RemotePath:
+        """The attribute ``name`` of this path."""
+        t = self._target
+        if "path" in t:
+            new = {"path": f"{t['path']}.{name}" if t["path"] else name}
+        else:
+            new = {"ref": t["ref"], "attrs": [*t.get("attrs", []), name]}
+        return RemotePath(self._sandbox, new)
+
+    def __getattr__(self, name: str) -> RemotePath:
+        if name.startswith("__") and name.endswith("__"):
+            raise AttributeError(name)
+        return self.attr(name)
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        raise AttributeError("use .set(value) to assign a remote attribute")
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        return self._sandbox._call(self._target, args, kwargs)
+
+    def get(self) -> Any:
+        """Fetch the value as plain data (a :class:`RemoteObject` if it is not plain)."""
+        return self._sandbox._request({"op": "get", "target": self._target})
+
+    def set(self, value: Any) -> None:
+        """Assign ``value`` (plain data, :class:`Ref` or :class:`RemoteObject`)."""
+        self._sandbox._request({"op": "set", "target": self._target, "value": value})
+
+    def __repr__(self) -> str:
+        t = self._target
+        where = t["path"] if "path" in t else f"<handle {t['ref']}>." + ".".join(t["attrs"])
+        return f"RemotePath({where})"
+
+
+class RemoteObject(RemotePath):
+    """An opaque object living in the worker (an instance, a cache, ...)."""
+
+    def __init__(self, sandbox: Sandbox, handle: Handle) -> None:
+        super().__init__(sandbox, {"ref": handle.id, "attrs": []})
+        object.__setattr__(self, "_handle", handle)
+
+    @property
+    def type_name(self) -> str:
+        """The class name of the remote object."""
+        return self._handle.type
+
+    @property
+    def ref(self) -> Ref:
+        """A :class:`Ref` that stands for this object in arguments."""
+        return Ref(self._handle.id)
+
+    def __repr__(self) -> str:
+        return f"<remote {self._handle.type} object #{self._handle.id}>"
+
+
+def _to_wire(value: Any) -> Any:
+    if isinstance(value, RemotePath):
+        t = value._target
+        if "ref" in t and not t.get("attrs"):
+            return Ref(t["ref"])
+    return None  # not sendable
+
+
+class Sandbox:
+    """One worker process running student code, as a context manager.
+
+    Parameters: ``submission_root`` (directory holding the library package),
+    ``library`` (package name), ``seed``, ``timeout`` (seconds per request),
+    ``memory_limit_mb`` (RLIMIT_AS), ``fsize_limit_mb``, ``sandbox_user``
+    (used only when the grader runs as root), ``python`` (worker interpreter).
+    After :meth:`start`, ``isolated`` tells whether the worker dropped to an
+    unprivileged user, and ``isolation_note`` why (not).
+    """
+
+    def __init__(
+        self,
+        submission_root: str | os.PathLike[str],
+        library: str,
+        *,
+        seed: int = 0,
+        timeout: float = DEFAULT_TIMEOUT,
+        memory_limit_mb: int | None = DEFAULT_MEMORY_LIMIT_MB,
+        fsize_limit_mb: int = DEFAULT_FSIZE_LIMIT_MB,
+        sandbox_user: str | None = None,
+        python: str | None = None,
+        start: bool = True,
+    ) -> None:
+        self.submission_root = Path(submission_root).resolve()
+        self.library = library
+        self.seed = int(seed) % (2**32)
+        self.timeout = float(timeout)
+        self.memory_limit_mb = memory_limit_mb
+        self.fsize_limit_mb = fsize_limit_mb
+        self.sandbox_user = sandbox_user
+        self.python = python or sys.executable
+        self.isolated = False
+        self.isolation_note = "worker not started"
+        self.lib = RemotePath(self, {"path": ""})
+        self.startup_s = 0.0
+        self.log_path: Path | None = None
+        self._proc: subprocess.Popen[bytes] | None = None
+        self._req_fd: int | None = None
+        self._resp_fd: int | None = None
+        self._scratch: Path | None = None
+        self._uid: int | None = None
+        self._dead: str | None = None
+        if start:
+            self.start()
+
+    # -- lifecycle -----------------------------------------------------------
+    def start(self) -> None:
+        """Start the worker process (idempotent)."""
+        if self._proc is not None:
+            return
+        t0 = time.perf_counter()
+        uid = gid = None
+        if os.geteuid() == 0:
+            ok, note = isolation_available(self.python, self.sandbox_user)
+            if ok:
+                pw = pwd.getpwnam(self.sandbox_user or DEFAULT_SANDBOX_USER)
+                uid, gid = pw.pw_uid, pw.pw_gid
+            self.isolated = ok
+            self.isolation_note = note
+        else:
+            self.isolated = False
+            self.isolation_note = isolation_available(self.python, self.sandbox_user)[1]
+        self._uid = uid
+        scratch = Path(tempfile.mkdtemp(prefix="ag-worker-"))
+        self._scratch = scratch
+        shutil.copyfile(_HERE / "worker.py", scratch / "_autograder_worker.py")
+        shutil.copyfile(_HERE / "protocol.py", scratch / "_autograder_protocol.py")
+        work = scratch / "work"
+        work.mkdir()
+        self.log_path = scratch / "output.log"
+        self.log_path.touch()
+        if uid is not None:
+            os.chmod(scratch, 0o755)
+            for p in (scratch / "_autograder_worker.py", scratch / "_autograder_protocol.py"):
+                os.chmod(p, 0o644)
+            os.chown(work, uid, gid)
+            os.chown(self.log_path, uid, gid)
+        req_r, req_w = os.pipe()
+        resp_r, resp_w = os.pipe()
+        cfg = {"req_fd": req_r, "resp_fd": resp_w, "log": str(self.log_path),
+               "root": str(self.submission_root), "library": self.library,
+               "seed": self.seed, "cwd": str(work)}
+        env = {"PATH": "/usr/local/bin:/usr/bin:/bin", "HOME": str(work), "TMPDIR": str(work),
+               "LANG": "C.UTF-8", "LC_ALL": "C.UTF-8", "MPLBACKEND": "Agg"}
+        for name in THREAD_ENV:
+            env[name] = "1"
+        mem = self.memory_limit_mb
+        fsize = self.fsize_limit_mb
+        nproc = DEFAULT_NPROC_LIMIT if uid is not None else None
+
+        def limits() -> None:  # runs in the child between fork and exec
+            if mem:
+                resource.setrlimit(resource.RLIMIT_AS, (mem << 20, mem << 20))
+            resource.setrlimit(resource.RLIMIT_FSIZE, (fsize << 20, fsize << 20))
+            resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
+            if nproc is not None:
+                resource.setrlimit(resource.RLIMIT_NPROC, (nproc, nproc))
+
+        extra: dict[str, Any] = {}
+        if uid is not None:
+            extra = {"user": uid, "group": gid, "extra_groups": []}
+        try:
+            self._proc = subprocess.Popen(
+                [self.python, "-I", "-B", str(scratch / "_autograder_worker.py"),
+                 json.dumps(cfg)],
+                stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                pass_fds=(req_r, resp_w), env=env, cwd=str(work), close_fds=True,
+                start_new_session=True, preexec_fn=limits, **extra,
+            )
+        finally:
+            os.close(req_r)
+            os.close(resp_w)
+        self._req_fd = req_w
+        self._resp_fd = resp_r
+        os.set_blocking(req_w, False)
+        self.startup_s = time.perf_counter() - t0
+
+    def close(self) -> None:
+        """Kill the worker's process group (and leftovers of the sandbox user)."""
+        proc = self._proc
+        if proc is not None:
+            self._kill_group()
+            try:
+                proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:  # pragma: no cover - unkillable
+                pass
+        for fd in (self._req_fd, self._resp_fd):
+            if fd is not None:
+                try:
+                    os.close(fd)
+                except OSError:
+                    pass
+        self._req_fd = self._resp_fd = None
+        if self._uid is not None:
+            _kill_user_processes(self._uid)
+        if self._scratch is not None:
+            shutil.rmtree(self._scratch, ignore_errors=True)
+            self._scratch = None
+        if self._dead is None:
+            self._dead = "the sandbox was closed"
+
+    def __enter__(self) -> Sandbox:
+        self.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def __del__(self) -> None:  # best effort; fixtures close explicitly
+        try:
+            if self._proc is not None and self._proc.returncode is None:
+                self._kill_group()
+        except Exception:
+            pass
+
+    def _kill_group(self) -> None:
+        if self._proc is None:
+            return
+        try:
+            os.killpg(self._proc.pid, signal.SIGKILL)
+        except (ProcessLookupError, PermissionError):
+            pass
+        try:
+            self._proc.kill()
+        except (ProcessLookupError, OSError):
+            pass
+
+    @property
+    def alive(self) -> bool:
+        """Whether the worker is running and usable."""
+        return self._dead is None and self._proc is not None and self._proc.poll() is None
+
+    def output_tail(self, limit: int = 2000) -> str:
+        """The last ``limit`` characters the student's code printed."""
+        if self.log_path is None or not self.log_path.exists():
+            return ""
+        with open(self.log_path, "rb") as fh:
+            fh.seek(0, os.SEEK_END)
+            size = fh.tell()
+            fh.seek(max(0, size - limit))
+            return fh.read().decode("utf-8", "replace")
+
+    # -- requests ------------------------------------------------------------
+    def _die(self, why: str) -> WorkerDied:
+        self._kill_group()
+        proc = self._proc
+        code = None
+        if proc is not None:
+            try:
+                code = proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:  # pragma: no cover
+                code = None
+        if why == "timeout":
+            reason = f"timed out after {self.timeout:g} s (killed)"
+        elif code is None:
+            reason = f"the worker stopped answering ({why})"
+        elif code >= 0:
+            reason = f"the worker process exited with code {code}"
+        else:
+            try:
+                signame = signal.Signals(-code).name
+            except ValueError:
+                signame = str(-code)
+            reason = f"the worker process was killed by signal {signame}"
+            if self.memory_limit_mb and -code in (signal.SIGKILL, signal.SIGSEGV,
+                                                  signal.SIGABRT, signal.SIGBUS):
+                reason += f" (possibly the memory limit of {self.memory_limit_mb} MB)"
+        if why not in ("timeout", "end of file", "broken pipe"):
+            reason += f": {why}"
+        self._dead = reason
+        return WorkerDied(reason)
+
+    def _request(self, msg: dict[str, Any], timeout: float | None = None) -> Any:
+        if self._dead is not None:
+            raise WorkerDied(self._dead)
+        if self._proc is None or self._req_fd is None or self._resp_fd is None:
+            raise WorkerDied("the worker was not started")
+        try:
+            data = protocol.encode(msg, hook=_to_wire)
+        except protocol.NotPlain as exc:
+            raise TypeError(f"cannot send this argument to the student's code: {exc}") from None
+        deadline = time.monotonic() + (self.timeout if timeout is None else timeout)
+        try:
+            protocol.write_message(self._req_fd, data, deadline)
+            header, buffers = protocol.read_message(self._resp_fd, deadline, MAX_REPLY_BYTES)
+            reply = protocol.decode_parts(
+                header, buffers, handle_factory=lambda h: RemoteObject(self, h)
+            )
+        except protocol.Deadline:
+            raise self._die("timeout") from None
+        except protocol.ChannelClosed as exc:
+            raise self._die(str(exc)) from None
+        except protocol.ProtocolError as exc:
+            raise self._die(f"protocol error: {exc}") from None
+        if not isinstance(reply, dict) or reply.get("status") not in ("ok", "error"):
+            raise self._die("protocol error: malformed reply")
+        if reply["status"] == "ok":
+            return reply.get("value")
+        type_name = str(reply.get("type", "Exception"))
+        frames = reply.get("traceback") or []
+        frames = [str(f) for f in frames] if isinstance(frames, list) else []
+        note = ""
+        if type_name == "MemoryError" and self.memory_limit_mb:
+            note = f"the memory limit is {self.memory_limit_mb} MB"
+        raise StudentError(type_name, str(reply.get("message", "")), frames, note)
+
+    def _call(self, target: dict[str, Any], args: tuple[Any, ...], kwargs: dict[str, Any],
+              store: bool = False) -> Any:
+        return self._request({"op": "call", "target": target, "args": list(args),
+                              "kwargs": dict(kwargs), "store": store})
+
+    def ping(self) -> str:
+        """Round-trip a no-op request; returns ``"pong"``."""
+        return self._request({"op": "ping"})
+
+    def put(self, value: Any) -> Ref:
+        """Store ``value`` in the worker once; pass the returned :class:`Ref` later."""
+        ref = self._request({"op": "put", "value": value})
+        if not isinstance(ref, Ref):
+            raise self._die("protocol error: put did not return a reference")
+        return ref
+
+    def release(self, *refs: Ref | RemoteObject) -> None:
+        """Let the worker forget stored values."""
+        ids = [r.id if isinstance(r, Ref) else r.ref.id for r in refs]
+        self._request({"op": "release", "ids": ids})
+
+    def timeit(self, fn: RemotePath, *args: Any, repeat: int = 5, warmup: int = 1,
+               **kwargs: Any) -> Timing:
+        """Time ``fn(*args, **kwargs)`` in the worker with the grader's own clock.
+
+        Array arguments are stored in the worker first so their transfer is
+        not timed; results stay in the worker during timing and only the last
+        one is fetched. ``best`` is the minimum over ``repeat`` timed calls.
+        """
+        if not isinstance(fn, RemotePath):
+            raise TypeError("timeit needs a remote callable such as student.lib.mod.func")
+        stored: list[Ref] = []
+
+        def lift(v: Any) -> Any:
+            if isinstance(v, np.ndarray) and v.nbytes >= _PUT_THRESHOLD:
+                ref = self.put(v)
+                stored.append(ref)
+                return ref
+            return v
+
+        args2 = tuple(lift(a) for a in args)
+        kwargs2 = {k: lift(v) for k, v in kwargs.items()}
+        times: list[float] = []
+        last: Ref | None = None
+        for i in range(max(0, warmup) + max(1, repeat)):
+            t0 = time.perf_counter()
+            ref = self._call(fn._target, args2, kwargs2, store=True)
+            elapsed = time.perf_counter() - t0
+            if last is not None:
+                self.release(last)
+            last = ref
+            if i >= warmup:
+                times.append(elapsed)
+        assert isinstance(last, Ref)
+        result = self._request({"op": "get", "target": {"ref": last.id, "attrs": []}})
+        self.release(last, *stored)
+        return Timing(best=min(times), times=times, result=result)
+
+
+def _kill_user_processes(uid: int) -> None:
+    """SIGKILL every process whose real uid is ``uid`` (never root's)."""
+    if uid == 0:
+        return
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/status") as fh:
+                for line in fh:
+                    if line.startswith("Uid:"):
+                        if int(line.split()[1]) == uid:
+                            os.kill(int(entry), signal.SIGKILL)
+                        break
+        except (OSError, ValueError):
+            continue

@@ -1,0 +1,290 @@
+"""The sandbox worker: runs untrusted student code, answers the grader over a pipe.
+
+Started by :class:`autograder.sandbox.client.Sandbox` as
+``python -I -B worker.py CONFIG_JSON`` (standard library + numpy + the protocol
+module only). CONFIG_JSON holds ``req_fd``, ``resp_fd`` (the inherited pipe
+ends), ``log`` (file for the student's output), ``root`` (submission root),
+``library`` (package name) and ``seed``.
+
+Requests are dicts with an ``op``:
+
+- ``ping``: answers ``"pong"``.
+- ``call``: ``target`` (``{"path": "layers.affine_forward"}`` relative to the
+  library, or ``{"ref": id, "attrs": [...]}``), ``args``, ``kwargs``,
+  optional ``store`` (keep the result in the table and answer a reference).
+- ``get`` / ``set`` (with ``value``): an attribute (or the object itself).
+- ``put``: store ``value`` and answer its reference id.
+- ``release``: forget the table entries listed in ``ids``.
+
+Answers: ``{"status": "ok", "value": ...}`` or ``{"status": "error", "type",
+"message", "traceback"}`` (only frames inside the submission directory).
+"""
+
+from __future__ import annotations
+
+import fcntl
+import io
+import itertools
+import json
+import os
+import random
+import signal
+import sys
+import traceback
+from typing import Any
+
+try:  # the copy placed next to the worker by the grader
+    import _autograder_protocol as protocol  # type: ignore[import-not-found]
+except ImportError:  # running from the source tree
+    from autograder.sandbox import protocol  # type: ignore[no-redef]
+
+import numpy as np
+
+# numpy submodules that load lazily: import them now, while the interpreter
+# can still read its own installation for sure.
+for _name in ("numpy.linalg", "numpy.fft", "numpy.random", "numpy.polynomial"):
+    try:
+        __import__(_name)
+    except ImportError:  # pragma: no cover - depends on the numpy build
+        pass
+
+MAX_MESSAGE = 2000
+MAX_FRAMES = 12
+PRIVATE_FD_BASE = 200
+STDOUT_CAP = 8 * 1024 * 1024
+
+
+class _CappedWriter(io.TextIOBase):
+    """A text stream that writes to an fd and silently drops output past a cap."""
+
+    def __init__(self, fd: int, cap: int) -> None:
+        self._fd = fd
+        self._left = cap
+
+    def writable(self) -> bool:
+        return True
+
+    def write(self, s: str) -> int:
+        if not isinstance(s, str):
+            raise TypeError(f"write() argument must be str, not {type(s).__name__}")
+        if self._left > 0:
+            data = s.encode("utf-8", "replace")[: self._left]
+            self._left -= len(data)
+            try:
+                os.write(self._fd, data)
+            except OSError:
+                self._left = 0
+        return len(s)
+
+    def flush(self) -> None:
+        return None
+
+    def isatty(self) -> bool:
+        return False
+
+
+class Worker:
+    """The request loop and the handle table."""
+
+    def __init__(self, req_fd: int, resp_fd: int, root: str, library: str) -> None:
+        self.req_fd = req_fd
+        self.resp_fd = resp_fd
+        self.root = os.path.realpath(root)
+        self.library = library
+        self.table: dict[int, Any] = {}
+        self.ids = itertools.count(1)
+
+    # -- table -------------------------------------------------------------
+    def store(self, obj: Any) -> int:
+        key = next(self.ids)
+        self.table[key] = obj
+        return key
+
+    def make_handle(self, obj: Any) -> protocol.Handle:
+        try:
+            name = type(obj).__name__
+            name = name if isinstance(name, str) else "object"
+        except BaseException:
+            name = "object"
+        return protocol.Handle(self.store(obj), name)
+
+    def resolve_ref(self, ref: protocol.Ref) -> Any:
+        if ref.id not in self.table:
+            raise LookupError(f"unknown reference {ref.id}")
+        return self.table[ref.id]
+
+    # -- targets -----------------------------------------------------------
+    def import_library(self) -> Any:
+        import importlib
+
+        return importlib.import_module(self.library)
+
+    def resolve_path(self, path: str) -> Any:
+        import importlib
+
+        parts = [p for p in path.split(".") if p]
+        obj = self.import_library()
+        modname = self.library
+        for i, part in enumerate(parts):
+            try:
+                obj = getattr(obj, part)
+            except AttributeError:
+                if not isinstance(obj, type(sys)):
+                    raise
+                try:
+                    obj = importlib.import_module(f"{modname}.{part}")
+                except ModuleNotFoundError as exc:
+                    if exc.name != f"{modname}.{part}":
+                        raise
+                    raise AttributeError(
+                        f"{'.'.join([self.library, *parts[:i]])} has no attribute {part!r}"
+                    ) from None
+            if isinstance(obj, type(sys)):
+                modname = obj.__name__
+        return obj
+
+    def resolve_target(self, target: Any, drop_last: bool = False) -> tuple[Any, str | None]:
+        if not isinstance(target, dict):
+            raise ValueError("bad target")
+        if "path" in target:
+            parts = str(target["path"]).split(".")
+            if drop_last:
+                return self.resolve_path(".".join(parts[:-1])), parts[-1]
+            return self.resolve_path(target["path"]), None
+        obj = self.resolve_ref(protocol.Ref(int(target["ref"])))
+        attrs = list(target.get("attrs", []))
+        last = None
+        if drop_last:
+            if not attrs:
+                raise ValueError("cannot assign to the object itself")
+            last = attrs.pop()
+        for name in attrs:
+            obj = getattr(obj, name)
+        return obj, last
+
+    # -- requests ----------------------------------------------------------
+    def handle(self, req: Any) -> Any:
+        op = req.get("op") if isinstance(req, dict) else None
+        if op == "ping":
+            return "pong"
+        if op == "call":
+            fn, _ = self.resolve_target(req["target"])
+            result = fn(*req.get("args", []), **req.get("kwargs", {}))
+            if req.get("store"):
+                return protocol.Ref(self.store(result))
+            return result
+        if op == "get":
+            obj, _ = self.resolve_target(req["target"])
+            return obj
+        if op == "set":
+            parent, name = self.resolve_target(req["target"], drop_last=True)
+            setattr(parent, name, req["value"])
+            return None
+        if op == "put":
+            return protocol.Ref(self.store(req["value"]))
+        if op == "release":
+            for key in req.get("ids", []):
+                self.table.pop(key, None)
+            return None
+        raise ValueError(f"unknown request {op!r}")
+
+    def error_reply(self, exc: BaseException) -> dict[str, Any]:
+        try:
+            name = type(exc).__name__
+        except BaseException:
+            name = "BaseException"
+        try:
+            message = str(exc)
+        except BaseException:
+            message = "<the exception could not be printed>"
+        if len(message) > MAX_MESSAGE:
+            message = message[:MAX_MESSAGE] + " ...(truncated)"
+        frames = []
+        try:
+            for fs in traceback.extract_tb(exc.__traceback__):
+                filename = os.path.realpath(fs.filename)
+                if filename.startswith(self.root + os.sep):
+                    rel = os.path.relpath(filename, self.root)
+                    frames.append(f"{rel}:{fs.lineno} in {fs.name}: {(fs.line or '').strip()}"[:300])
+        except BaseException:
+            frames = []
+        return {
+            "status": "error",
+            "type": str(name)[:200],
+            "message": message,
+            "traceback": frames[-MAX_FRAMES:],
+        }
+
+    def reply(self, msg: dict[str, Any]) -> None:
+        try:
+            data = protocol.encode(msg, hook=self.make_handle)
+        except BaseException as exc:  # e.g. a value nested too deeply
+            if msg.get("status") == "ok":
+                try:
+                    data = protocol.encode(
+                        {"status": "ok", "value": self.make_handle(msg.get("value"))}
+                    )
+                except BaseException:
+                    data = protocol.encode(self.error_reply(exc))
+            else:
+                data = protocol.encode(self.error_reply(exc))
+        protocol.write_message(self.resp_fd, data)
+
+    def serve(self) -> None:
+        while True:
+            try:
+                header, buffers = protocol.read_message(self.req_fd)
+            except protocol.ChannelClosed:
+                return
+            try:
+                req = protocol.decode_parts(header, buffers, ref_resolver=self.resolve_ref)
+                value = self.handle(req)
+                msg: dict[str, Any] = {"status": "ok", "value": value}
+            except BaseException as exc:  # SystemExit and KeyboardInterrupt included
+                msg = self.error_reply(exc)
+            finally:
+                req = None
+            try:
+                self.reply(msg)
+            except protocol.ChannelClosed:
+                return
+            msg = {}
+
+
+def _private_fd(fd: int) -> int:
+    new = fcntl.fcntl(fd, fcntl.F_DUPFD_CLOEXEC, PRIVATE_FD_BASE)
+    os.close(fd)
+    return new
+
+
+def main(argv: list[str]) -> int:
+    """Set the process up (fds, output, path, seeds) and serve requests."""
+    cfg = json.loads(argv[1])
+    req_fd = _private_fd(int(cfg["req_fd"]))
+    resp_fd = _private_fd(int(cfg["resp_fd"]))
+    signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+    signal.signal(signal.SIGPIPE, signal.SIG_IGN)
+    null = os.open(os.devnull, os.O_RDONLY)
+    os.dup2(null, 0)
+    os.close(null)
+    log = os.open(cfg["log"], os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+    os.dup2(log, 1)
+    os.dup2(log, 2)
+    os.close(log)
+    sys.stdin = open(os.devnull)  # noqa: SIM115
+    sys.stdout = _CappedWriter(1, STDOUT_CAP)
+    sys.stderr = _CappedWriter(2, STDOUT_CAP)
+    here = os.path.dirname(os.path.abspath(__file__))
+    sys.path[:] = [p for p in sys.path if p and os.path.abspath(p) != here]
+    sys.path.insert(0, cfg["root"])
+    seed = int(cfg.get("seed", 0)) % (2**32)
+    random.seed(seed)
+    np.random.seed(seed)
+    os.chdir(cfg.get("cwd") or os.getcwd())
+    Worker(req_fd, resp_fd, cfg["root"], cfg["library"]).serve()
+    return 0
+
+
+if __name__ == "__main__":
+    code = main(sys.argv)
+    os._exit(code)

@@ -1,0 +1,212 @@
+"""Submission intake: copy a directory or safely extract a zip, then check its layout.
+
+Zip members with absolute paths, ``..`` components, links, encryption, or
+too many/too large files are refused. A single wrapping folder (students often
+zip the folder itself) is unwrapped, ``__MACOSX`` and AppleDouble files are
+ignored. Every problem raises :class:`SubmissionProblem` with a message meant
+for the student.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import stat
+import zipfile
+from dataclasses import dataclass, field
+from pathlib import Path, PurePosixPath
+
+from autograder.config import AssignmentSpec
+
+MAX_FILES = 5000
+MAX_TOTAL_BYTES = 200 * 1024 * 1024
+MAX_FILE_BYTES = 50 * 1024 * 1024
+SKIP_DIRS = frozenset({"__MACOSX", "__pycache__", ".git", ".ipynb_checkpoints"})
+
+
+class SubmissionProblem(Exception):
+    """The submission cannot be graded; ``message`` explains why to the student."""
+
+    def __init__(self, message: str) -> None:
+        self.message = message
+        super().__init__(message)
+
+
+@dataclass
+class Submission:
+    """A prepared submission: ``root`` holds the library package."""
+
+    root: Path
+    original: Path
+    kind: str
+    notes: list[str] = field(default_factory=list)
+
+
+def _skip(parts: tuple[str, ...]) -> bool:
+    return any(p in SKIP_DIRS for p in parts[:-1]) or parts[-1].startswith("._") or \
+        parts[-1] in (".DS_Store", "__MACOSX") or parts[-1].endswith((".pyc", ".pyo"))
+
+
+def _copy_directory(src: Path, dest: Path, notes: list[str]) -> None:
+    count = 0
+    total = 0
+    for dirpath, dirnames, filenames in os.walk(src, followlinks=False):
+        rel_dir = Path(dirpath).relative_to(src)
+        keep = []
+        for d in dirnames:
+            if d in SKIP_DIRS:
+                continue
+            if os.path.islink(os.path.join(dirpath, d)):
+                notes.append(f"ignored the symbolic link {rel_dir / d}")
+                continue
+            keep.append(d)
+        dirnames[:] = keep
+        (dest / rel_dir).mkdir(parents=True, exist_ok=True)
+        for name in filenames:
+            rel = rel_dir / name
+            if _skip(rel.parts):
+                continue
+            full = Path(dirpath) / name
+            st = os.lstat(full)
+            if stat.S_ISLNK(st.st_mode):
+                notes.append(f"ignored the symbolic link {rel}")
+                continue
+            if not stat.S_ISREG(st.st_mode):
+                continue
+            count += 1
+            total += st.st_size
+            if count > MAX_FILES:
+                raise SubmissionProblem(f"the submission has more than {MAX_FILES} files")
+            if st.st_size > MAX_FILE_BYTES or total > MAX_TOTAL_BYTES:
+                raise SubmissionProblem(
+                    f"the submission is too large (limit {MAX_TOTAL_BYTES >> 20} MB in all, "
+                    f"{MAX_FILE_BYTES >> 20} MB per file): {rel}"
+                )
+            shutil.copyfile(full, dest / rel)
+
+
+def _member_path(info: zipfile.ZipInfo) -> PurePosixPath | None:
+    name = info.filename
+    if "\\" in name:
+        name = name.replace("\\", "/")
+    if name.startswith("/") or (len(name) > 1 and name[1] == ":"):
+        raise SubmissionProblem(f"the zip file contains an absolute path: {info.filename!r}")
+    parts = [p for p in name.split("/") if p not in ("", ".")]
+    if ".." in parts:
+        raise SubmissionProblem(f"the zip file contains a path with '..': {info.filename!r}")
+    if not parts:
+        return None
+    return PurePosixPath(*parts)
+
+
+def _extract_zip(src: Path, dest: Path, notes: list[str]) -> None:
+    try:
+        zf = zipfile.ZipFile(src)
+    except (zipfile.BadZipFile, OSError) as exc:
+        raise SubmissionProblem(f"the submission is not a valid zip file ({exc})") from None
+    with zf:
+        infos = zf.infolist()
+        if len(infos) > MAX_FILES:
+            raise SubmissionProblem(f"the zip file has more than {MAX_FILES} members")
+        plan = []
+        for info in infos:
+            rel = _member_path(info)
+            mode = (info.external_attr >> 16) & 0o170000
+            if mode == stat.S_IFLNK:
+                raise SubmissionProblem(f"the zip file contains a symbolic link: {info.filename!r}")
+            if info.flag_bits & 0x1:
+                raise SubmissionProblem(f"the zip file is encrypted: {info.filename!r}")
+            if rel is None or _skip(rel.parts) or rel.parts[0] == "__MACOSX":
+                continue
+            if mode not in (0, stat.S_IFREG, stat.S_IFDIR) and not info.is_dir():
+                raise SubmissionProblem(f"the zip file contains a special file: {info.filename!r}")
+            plan.append((info, rel))
+        total = 0
+        for info, rel in plan:
+            target = dest.joinpath(*rel.parts)
+            if info.is_dir():
+                target.mkdir(parents=True, exist_ok=True)
+                continue
+            if info.file_size > MAX_FILE_BYTES:
+                raise SubmissionProblem(f"{rel} is larger than {MAX_FILE_BYTES >> 20} MB")
+            target.parent.mkdir(parents=True, exist_ok=True)
+            written = 0
+            try:
+                with zf.open(info) as fin, open(target, "wb") as fout:
+                    while chunk := fin.read(1 << 20):
+                        written += len(chunk)
+                        total += len(chunk)
+                        if written > MAX_FILE_BYTES or total > MAX_TOTAL_BYTES:
+                            raise SubmissionProblem(
+                                f"the zip file expands to more than the limit "
+                                f"({MAX_TOTAL_BYTES >> 20} MB in all, "
+                                f"{MAX_FILE_BYTES >> 20} MB per file)"
+                            )
+                        fout.write(chunk)
+            except (zipfile.BadZipFile, zipfile.LargeZipFile, OSError, EOFError,
+                    NotImplementedError) as exc:
+                raise SubmissionProblem(f"cannot extract {rel} from the zip file ({exc})") from None
+
+
+def _find_root(base: Path, library: str, notes: list[str]) -> Path:
+    if (base / library).is_dir():
+        return base
+    entries = [p for p in base.iterdir() if p.name not in SKIP_DIRS and not p.name.startswith(".")]
+    if len(entries) == 1 and entries[0].is_dir() and (entries[0] / library).is_dir():
+        notes.append(f"used the folder {entries[0].name}/ at the top of the submission")
+        return entries[0]
+    found = sorted(
+        (p.parent for p in base.rglob(library) if p.is_dir() and (p / "__init__.py").is_file()
+         and len(p.relative_to(base).parts) <= 4),
+        key=lambda p: len(p.parts),
+    )
+    if found and (len(found) == 1 or len(found[0].parts) < len(found[1].parts)):
+        notes.append(f"found the {library}/ package in {found[0].relative_to(base)}/")
+        return found[0]
+    raise SubmissionProblem(
+        f"could not find the {library}/ package folder in the submission; submit the "
+        f"assignment folder (or a zip of it) with {library}/ at its top level"
+    )
+
+
+def _make_readable(root: Path) -> None:
+    os.chmod(root, 0o755)
+    for dirpath, dirnames, filenames in os.walk(root):
+        for d in dirnames:
+            os.chmod(os.path.join(dirpath, d), 0o755)
+        for f in filenames:
+            os.chmod(os.path.join(dirpath, f), 0o644)
+
+
+def prepare_submission(path: str | os.PathLike[str], dest_dir: str | os.PathLike[str],
+                       spec: AssignmentSpec) -> Submission:
+    """Copy or extract the submission at ``path`` into ``dest_dir`` and check it.
+
+    ``dest_dir`` must be a fresh (empty or missing) directory. The copy is made
+    world-readable (not writable) so an unprivileged worker can import it.
+    Raises :class:`SubmissionProblem`.
+    """
+    src = Path(path)
+    dest = Path(dest_dir)
+    dest.mkdir(parents=True, exist_ok=True)
+    if any(dest.iterdir()):
+        raise ValueError(f"{dest} is not empty")
+    notes: list[str] = []
+    if src.is_dir():
+        kind = "directory"
+        _copy_directory(src, dest, notes)
+    elif src.is_file():
+        kind = "zip"
+        if not zipfile.is_zipfile(src):
+            raise SubmissionProblem(f"{src.name} is not a zip file or a directory")
+        _extract_zip(src, dest, notes)
+    else:
+        raise SubmissionProblem(f"the submission {src} does not exist")
+    _make_readable(dest)
+    root = _find_root(dest, spec.library, notes)
+    missing = [r for r in spec.required if not (root / r).is_file()]
+    if missing:
+        raise SubmissionProblem(
+            "required files are missing from the submission: " + ", ".join(missing)
+        )
+    return Submission(root=root, original=src, kind=kind, notes=notes)

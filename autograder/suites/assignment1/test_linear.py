@@ -1,0 +1,249 @@
+"""Hidden tests of Assignment 1's linear classifiers: SVM and softmax losses, SGD, predict.
+
+The case tables come first; the test functions read them. Losses are compared
+with the reference (tight), their gradients with central differences of the
+REFERENCE loss, the naive and vectorized versions with each other, and the
+vectorized versions must beat the reference's naive loops by a margin.
+Training runs on the ``cifar`` fixture.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from autograder.checks import assert_close, numerical_gradient, time_call
+
+RTOL = 1e-7
+ATOL = 1e-10
+NUM_RTOL = 1e-5
+NUM_ATOL = 1e-7
+
+# (id, D, C, N, reg, weight scale)
+LOSS_CASES = [
+    ("tiny", 5, 3, 4, 0.0, 1e-1),
+    ("small", 10, 4, 20, 0.1, 1e-2),
+    ("medium", 30, 10, 50, 1.5, 1e-3),
+    ("no_reg", 20, 10, 40, 0.0, 1e-2),
+    ("big_reg", 8, 5, 16, 50.0, 1e-1),
+]
+
+#: Gradient checks cost O(D * C) loss evaluations: only for cases with D * C <= this.
+GRADCHECK_MAX_SIZE = 200
+
+# Speed: (D, C, N) for "vectorized vs the reference's naive loops" and the factor.
+SPEED_SHAPE = (100, 10, 1000)
+SPEED_FACTOR = 10.0
+
+# Training on CIFAR: classifier -> hyperparameters (same for student and reference).
+TRAIN_ROWS = 2000
+VAL_ROWS = 1000
+TRAIN_CASES = [
+    ("LinearSVM", {"learning_rate": 1e-7, "reg": 2.5e4, "num_iters": 300, "batch_size": 200}),
+    ("Softmax", {"learning_rate": 5e-7, "reg": 2.5e4, "num_iters": 300, "batch_size": 200}),
+]
+ACC_MARGIN = 0.03  # the student may be this much below the reference
+ACC_FLOOR = 0.20  # and never below this (chance is 0.10)
+
+# (id, N, D, C) for predict with fixed weights.
+PREDICT_CASES = [("small", 7, 5, 3), ("cifar_like", 50, 3072, 10)]
+
+LOSSES = ("svm", "softmax")
+
+
+def _ids(table: list[tuple]) -> list[str]:
+    return [row[0] for row in table]
+
+
+def _loss_fns(lib, kind: str):
+    """(naive, vectorized) loss functions of ``lib`` for ``kind``."""
+    if kind == "svm":
+        mod = lib.classifiers.linear_svm
+        return mod.svm_loss_naive, mod.svm_loss_vectorized
+    mod = lib.classifiers.softmax
+    return mod.softmax_loss_naive, mod.softmax_loss_vectorized
+
+
+def _loss_inputs(rng: np.random.Generator, d: int, c: int, n: int, scale: float):
+    W = scale * rng.standard_normal((d, c))
+    X = rng.standard_normal((n, d))
+    y = rng.integers(0, c, size=n)
+    return W, X, y
+
+
+def _check_loss(student_fn, reference_fn, W, X, y, reg) -> None:
+    """Loss and dW vs the reference; dW also vs central differences of the reference loss."""
+    loss, dW = student_fn(W, X, y, reg)
+    ref_loss, ref_dW = reference_fn(W, X, y, reg)
+    assert_close(loss, np.float64(ref_loss), name="loss", rtol=RTOL, atol=ATOL)
+    assert_close(dW, ref_dW, name="dW", rtol=RTOL, atol=ATOL)
+    if W.size <= GRADCHECK_MAX_SIZE:
+        num_dW = numerical_gradient(lambda W_: reference_fn(W_, X, y, reg)[0], W.copy())
+        assert_close(dW, num_dW, name="dW (numerical gradient)", rtol=NUM_RTOL, atol=NUM_ATOL)
+
+
+def _check_agreement(naive, vectorized, W, X, y, reg) -> None:
+    loss_n, dW_n = naive(W, X, y, reg)
+    loss_v, dW_v = vectorized(W, X, y, reg)
+    assert_close(loss_v, np.float64(loss_n), name="loss (vectorized vs your naive)", rtol=RTOL, atol=ATOL)
+    assert_close(dW_v, dW_n, name="dW (vectorized vs your naive)", rtol=RTOL, atol=ATOL)
+
+
+def _check_speed(student, student_fn, reference_naive, rng, label: str) -> None:
+    d, c, n = SPEED_SHAPE
+    W, X, y = _loss_inputs(rng, d, c, n, 1e-3)
+    reg = 0.5
+    X_ref, y_ref, W_ref = student.put(X), student.put(y), student.put(W)
+    mine = student.timeit(student_fn, W_ref, X_ref, y_ref, reg, repeat=7, warmup=2)
+    theirs = time_call(reference_naive, W, X, y, reg, repeat=3, warmup=1)
+    t_student = float(getattr(mine, "best", mine))
+    t_ref = float(getattr(theirs, "best", theirs))
+    ratio = t_ref / max(t_student, 1e-12)
+    assert ratio >= SPEED_FACTOR, (
+        f"{label} is too slow: {t_student * 1e3:.2f} ms per call on W {W.shape}, X {X.shape}, "
+        f"only {ratio:.1f}x faster than the reference's naive loops ({t_ref * 1e3:.1f} ms); "
+        f"it must be at least {SPEED_FACTOR:.0f}x faster: no Python loops over examples or classes"
+    )
+
+
+# --------------------------------------------------------------------------- SVM
+
+
+@pytest.mark.svm_loss_naive
+@pytest.mark.parametrize("case", LOSS_CASES, ids=_ids(LOSS_CASES))
+def test_svm_loss_naive(student, reference, rng, case):
+    _, d, c, n, reg, scale = case
+    W, X, y = _loss_inputs(rng, d, c, n, scale)
+    _, ref_vec = _loss_fns(reference, "svm")  # the reference's two versions agree to ~1e-15
+    _check_loss(student.lib.classifiers.linear_svm.svm_loss_naive, ref_vec, W, X, y, reg)
+
+
+@pytest.mark.svm_loss_vectorized
+@pytest.mark.parametrize("case", LOSS_CASES, ids=_ids(LOSS_CASES))
+def test_svm_loss_vectorized(student, reference, rng, case):
+    _, d, c, n, reg, scale = case
+    W, X, y = _loss_inputs(rng, d, c, n, scale)
+    _, ref_vec = _loss_fns(reference, "svm")
+    _check_loss(student.lib.classifiers.linear_svm.svm_loss_vectorized, ref_vec, W, X, y, reg)
+
+
+@pytest.mark.svm_loss_vectorized
+def test_svm_naive_vs_vectorized(student, rng):
+    _, d, c, n, reg, scale = LOSS_CASES[2]
+    W, X, y = _loss_inputs(rng, d, c, n, scale)
+    naive, vectorized = _loss_fns(student.lib, "svm")
+    _check_agreement(naive, vectorized, W, X, y, reg)
+
+
+@pytest.mark.svm_loss_vectorized
+def test_svm_vectorized_speed(student, reference, rng):
+    ref_naive, _ = _loss_fns(reference, "svm")
+    _check_speed(student, student.lib.classifiers.linear_svm.svm_loss_vectorized, ref_naive, rng, "svm_loss_vectorized")
+
+
+# ----------------------------------------------------------------------- softmax
+
+
+@pytest.mark.softmax_loss_naive
+@pytest.mark.parametrize("case", LOSS_CASES, ids=_ids(LOSS_CASES))
+def test_softmax_loss_naive(student, reference, rng, case):
+    _, d, c, n, reg, scale = case
+    W, X, y = _loss_inputs(rng, d, c, n, scale)
+    _, ref_vec = _loss_fns(reference, "softmax")  # the reference's two versions agree to ~1e-15
+    _check_loss(student.lib.classifiers.softmax.softmax_loss_naive, ref_vec, W, X, y, reg)
+
+
+@pytest.mark.softmax_loss_vectorized
+@pytest.mark.parametrize("case", LOSS_CASES, ids=_ids(LOSS_CASES))
+def test_softmax_loss_vectorized(student, reference, rng, case):
+    _, d, c, n, reg, scale = case
+    W, X, y = _loss_inputs(rng, d, c, n, scale)
+    _, ref_vec = _loss_fns(reference, "softmax")
+    _check_loss(student.lib.classifiers.softmax.softmax_loss_vectorized, ref_vec, W, X, y, reg)
+
+
+@pytest.mark.softmax_loss_vectorized
+def test_softmax_naive_vs_vectorized(student, rng):
+    _, d, c, n, reg, scale = LOSS_CASES[2]
+    W, X, y = _loss_inputs(rng, d, c, n, scale)
+    naive, vectorized = _loss_fns(student.lib, "softmax")
+    _check_agreement(naive, vectorized, W, X, y, reg)
+
+
+@pytest.mark.softmax_loss_vectorized
+def test_softmax_vectorized_is_stable(student, reference, rng):
+    """Scores in the thousands must not overflow (shift every row by its maximum)."""
+    W, X, y = _loss_inputs(rng, 10, 5, 12, 1.0)
+    X = X * 300.0
+    loss, dW = student.lib.classifiers.softmax.softmax_loss_vectorized(W, X, y, 0.0)
+    assert np.isfinite(loss), f"loss is {loss} for large scores: shift each row by its maximum"
+    _check_loss(
+        student.lib.classifiers.softmax.softmax_loss_vectorized,
+        reference.classifiers.softmax.softmax_loss_vectorized,
+        W, X, y, 0.0,
+    )
+
+
+@pytest.mark.softmax_loss_vectorized
+def test_softmax_vectorized_speed(student, reference, rng):
+    ref_naive, _ = _loss_fns(reference, "softmax")
+    _check_speed(student, student.lib.classifiers.softmax.softmax_loss_vectorized, ref_naive, rng, "softmax_loss_vectorized")
+
+
+# ------------------------------------------------------------ training, predict
+
+
+@pytest.mark.linear_train
+@pytest.mark.parametrize("case", TRAIN_CASES, ids=_ids(TRAIN_CASES))
+def test_linear_train_accuracy(student, reference, cifar, seed, case):
+    name, hyper = case
+    X_train = cifar["X_train"][:TRAIN_ROWS]
+    y_train = cifar["y_train"][:TRAIN_ROWS]
+    X_val = cifar["X_val"][:VAL_ROWS]
+    y_val = cifar["y_val"][:VAL_ROWS]
+    num_classes = int(max(y_train.max(), y_val.max())) + 1
+    W0 = 1e-3 * np.random.default_rng(seed).standard_normal((X_train.shape[1], num_classes))
+
+    # The reference, trained the same way in the grader with the same seed.
+    saved = np.random.get_state()
+    np.random.seed(seed % 2**32)  # the worker's global RNG starts from the same seed
+    try:
+        ref_clf = getattr(reference.classifiers, name)()
+        ref_clf.W = W0.copy()
+        ref_history = ref_clf.train(X_train, y_train, verbose=False, **hyper)
+        ref_acc = float(np.mean(ref_clf.predict(X_val) == y_val))
+    finally:
+        np.random.set_state(saved)
+
+    clf = getattr(student.lib.classifiers, name)()
+    clf.W.set(W0.copy())
+    history = clf.train(student.put(X_train), student.put(y_train), verbose=False, **hyper)
+    assert len(history) == hyper["num_iters"], (
+        f"{name}.train returned a loss history of length {len(history)}, expected num_iters = {hyper['num_iters']}"
+    )
+    y_pred = np.asarray(clf.predict(student.put(X_val)))
+    assert y_pred.shape == y_val.shape, f"{name}.predict returned shape {y_pred.shape}, expected {y_val.shape}"
+    acc = float(np.mean(y_pred == y_val))
+    need = max(ref_acc - ACC_MARGIN, ACC_FLOOR)
+    assert acc >= need, (
+        f"{name} validation accuracy {acc:.3f} after training with {hyper} on {len(y_train)} images; "
+        f"the reference reaches {ref_acc:.3f} (first loss {ref_history[0]:.3f}, last {ref_history[-1]:.3f}; "
+        f"yours: first {history[0]:.3f}, last {history[-1]:.3f}); need >= {need:.3f}"
+    )
+
+
+@pytest.mark.linear_predict
+@pytest.mark.parametrize("kind", ["LinearSVM", "Softmax"])
+@pytest.mark.parametrize("case", PREDICT_CASES, ids=_ids(PREDICT_CASES))
+def test_linear_predict(student, reference, rng, case, kind):
+    _, n, d, c = case
+    W = rng.standard_normal((d, c))
+    X = rng.standard_normal((n, d))
+    ref_clf = getattr(reference.classifiers, kind)()
+    ref_clf.W = W
+    expected = np.asarray(ref_clf.predict(X))
+    clf = getattr(student.lib.classifiers, kind)()
+    clf.W.set(W)
+    y_pred = np.asarray(clf.predict(X))
+    assert y_pred.shape == expected.shape, f"y_pred has shape {y_pred.shape}, expected {expected.shape}"
+    assert_close(y_pred, expected, name="y_pred", rtol=0, atol=0)
