@@ -5,6 +5,8 @@
 PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
+# nbgrader runs alembic from PATH: put the venv first.
+export PATH := $(abspath $(BIN)):$(PATH)
 ASSIGNMENTS ?= assignment1
 # Data directory (CVCOURSE_DATA_DIR): the offline course data beside the
 # checkout when there is one; otherwise the tools fall back to generated data.

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import filecmp
 import json
+import os
 import re
 import shutil
 import subprocess
@@ -235,6 +236,13 @@ def _copy_course(dest: Path) -> Path:
     return dest
 
 
+def _env(extra: dict[str, str] | None = None) -> dict[str, str]:
+    """The environment with this interpreter's bin first (nbgrader runs alembic from PATH)."""
+    env = dict(extra or os.environ)
+    env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"
+    return env
+
+
 def _generate(course: Path, assignment: str) -> subprocess.CompletedProcess:
     return subprocess.run(
         [*NBGRADER, "generate_assignment", assignment, "--force"],
@@ -242,6 +250,7 @@ def _generate(course: Path, assignment: str) -> subprocess.CompletedProcess:
         capture_output=True,
         text=True,
         timeout=300,
+        env=_env(),
     )
 
 
@@ -323,8 +332,8 @@ def test_nbgrader_autograde_grades_the_students_modules(tmp_path: Path, data_env
     proc = _generate(course, assignment)
     assert proc.returncode == 0, proc.stderr[-3000:]
     subprocess.run([*NBGRADER, "db", "assignment", "add", assignment], cwd=course, check=True,
-                   capture_output=True)
-    subprocess.run([*NBGRADER, "db", "student", "add", "alice"], cwd=course, check=True, capture_output=True)
+                   capture_output=True, env=_env())
+    subprocess.run([*NBGRADER, "db", "student", "add", "alice"], cwd=course, check=True, capture_output=True, env=_env())
     submitted = course / "submitted" / "alice" / assignment
     shutil.copytree(course / "release" / assignment, submitted)
     layers = submitted / "cs231n" / "layers.py"
@@ -341,7 +350,7 @@ def test_nbgrader_autograde_grades_the_students_modules(tmp_path: Path, data_env
     nbformat.write(nb, knn)
     proc = subprocess.run(
         [*NBGRADER, "autograde", assignment, "--student", "alice", "--force"],
-        cwd=course, capture_output=True, text=True, timeout=900, env=data_env,
+        cwd=course, capture_output=True, text=True, timeout=900, env=_env(data_env),
     )
     assert proc.returncode == 0, proc.stderr[-3000:]
     out = course / "autograded" / "alice" / assignment
