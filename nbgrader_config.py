@@ -7,7 +7,11 @@ modules through :mod:`coursegen.nbgrader_hooks` (solutions replaced by stubs).
 
 from pathlib import Path
 
+from nbgrader.converters import Autograde
+from nbgrader.preprocessors import OverwriteCells
+
 from coursegen import nbgrader_hooks
+from coursegen.nbgrader_fixes import RestoreMissingCells
 
 c = get_config()  # noqa: F821 - injected by traitlets when nbgrader loads this file
 
@@ -26,5 +30,9 @@ _source = Path(__file__).resolve().parent / "source"
 c.Autograde.exclude_overwriting = {
     a.name: nbgrader_hooks.student_modules(_source, a.name) for a in sorted(_source.iterdir()) if a.is_dir()
 } if _source.is_dir() else {}
-# A deleted or altered test cell must not escape grading.
+# A deleted or altered test cell must not escape grading (with a fix for
+# nbgrader 0.9.6, which crashes restoring a cell that follows a locked cell).
 c.OverwriteCells.add_missing_cells = True
+c.Autograde.sanitize_preprocessors = [
+    RestoreMissingCells if p is OverwriteCells else p for p in Autograde.class_traits()["sanitize_preprocessors"].default()
+]
