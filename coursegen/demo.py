@@ -24,7 +24,7 @@ from .mutants import apply_mutants, build_reference_submission, load_mutants
 REPO = Path(__file__).resolve().parents[1]
 
 #: Mutants applied to the reference to make the "partly wrong" demo submission.
-DEFAULT_MUTANTS: tuple[str, ...] = ("svm_vectorized_no_reg_grad", "softmax_wrong_axis", "affine_backward_sign")
+DEFAULT_MUTANTS: tuple[str, ...] = ("svm_vectorized_no_reg_grad", "softmax_vectorized_axis0", "affine_backward_dx_sign")
 
 
 def _data_env(build: Path) -> dict[str, str]:
