@@ -53,10 +53,16 @@ def build_parser() -> argparse.ArgumentParser:
                    help=f"address-space limit of a worker in MB "
                         f"(default {cfg.DEFAULT_MEMORY_LIMIT_MB})")
     g.add_argument("--sandbox-user", default=None,
-                   help=f"user the worker runs as when the grader is root "
-                        f"(default {cfg.DEFAULT_SANDBOX_USER})")
+                   help="user a confined worker runs as when the grader is root (default: a "
+                        "uid of each worker's own, so limits and clean-up are per worker)")
+    g.add_argument("--require-isolation", action="store_true",
+                   help="grade nothing (internal error, exit 1) unless workers can be confined "
+                        "(root and Linux namespaces); use it on Gradescope and in CI")
     g.add_argument("--suite-dir", default=None,
                    help="use this suite directory instead of the installed one (for testing)")
+    g.add_argument("--task", action="append", default=None, metavar="TASK",
+                   help="grade only this task id (repeatable; default: every task of "
+                        "tasks.toml); the others are reported as not graded")
     g.add_argument("-q", "--quiet", action="store_true", help="do not print the score table")
     t = sub.add_parser("tasks", help="list an assignment's tasks and points")
     t.add_argument("--assignment", required=True, help="assignment name, e.g. assignment1")
@@ -86,6 +92,9 @@ def main(argv: list[str] | None = None) -> int:
             raise _Misuse(f"course root {args.course_root} is not a directory")
         if args.memory_limit is not None and args.memory_limit <= 0:
             raise _Misuse("--memory-limit must be positive")
+        unknown = [t for t in args.task or [] if t not in spec.tasks]
+        if unknown:
+            raise _Misuse(f"unknown task(s) {', '.join(unknown)}; known: {', '.join(spec.tasks)}")
     except (_Misuse, cfg.ConfigError) as exc:
         print(f"autograder: error: {exc}", file=sys.stderr)
         return 2
@@ -97,7 +106,8 @@ def main(argv: list[str] | None = None) -> int:
         args.submission, args.assignment, results_path=args.results, seed=args.seed,
         course_root=args.course_root, data_dir=args.data_dir, timeout=args.timeout,
         time_limit=args.time_limit, memory_limit_mb=args.memory_limit,
-        sandbox_user=args.sandbox_user, suite_dir=suite, quiet=True,
+        sandbox_user=args.sandbox_user, suite_dir=suite, tasks=args.task,
+        require_isolation=args.require_isolation, quiet=True,
     )
     if not args.quiet:
         print_table(report)

@@ -56,6 +56,7 @@ class RunContext:
     sandbox_user: str | None = None
     python: str | None = None
     scratch: Path = field(default_factory=lambda: Path(tempfile.gettempdir()))
+    hide: tuple[Path, ...] = ()  # more paths workers must not see (the suite's folder)
 
 
 def derive_seed(base_seed: int, item: pytest.Item) -> int:
@@ -73,6 +74,8 @@ def describe_exception(exc: BaseException) -> tuple[str, bool]:
     if isinstance(exc, StudentError):
         return exc.describe(), False
     if isinstance(exc, WorkerDied):
+        if exc.internal:
+            return f"the grader failed to start a worker: {exc.reason}", True
         return f"your code's worker process died: {exc.reason}", False
     if isinstance(exc, BudgetExhausted):
         return BUDGET_MESSAGE, False
@@ -273,7 +276,7 @@ def student(request: pytest.FixtureRequest, seed: int) -> Iterator[Sandbox]:
         plugin.ctx.submission.root, plugin.ctx.spec.library, seed=seed,
         timeout=max(0.1, min(timeout, remaining)),
         memory_limit_mb=plugin.ctx.memory_limit_mb, sandbox_user=plugin.ctx.sandbox_user,
-        python=plugin.ctx.python,
+        python=plugin.ctx.python, hide=[plugin.ctx.course_root, *plugin.ctx.hide],
     )
     if plugin.isolated is None or not sandbox.isolated:
         plugin.isolated = sandbox.isolated

@@ -35,6 +35,7 @@ class TaskResult:
     visibility: str = "visible"
     tests: list[TestResult] = field(default_factory=list)
     internal_error: str | None = None
+    not_graded: str | None = None
 
     @property
     def failing(self) -> int:
@@ -96,6 +97,8 @@ def gradescope_results(report: Report) -> dict[str, Any]:
         lines = []
         if task.internal_error:
             lines.append(f"internal grader error: {task.internal_error}")
+        if task.not_graded:
+            lines.append(task.not_graded)
         if report.submission_problem and not task.tests:
             lines.append(f"not graded: {report.submission_problem}")
         lines.extend(_test_line(t) for t in task.tests)
@@ -158,7 +161,8 @@ def print_table(report: Report, file: TextIO | None = None) -> None:
     """Print a per-task table (task, title, score/max, failing tests) and the total."""
     out = file or sys.stdout
     rows = [(t.id, t.title, f"{t.score:g}/{t.points:g}",
-             "INTERNAL ERROR" if t.internal_error else str(t.failing)) for t in report.tasks]
+             "INTERNAL ERROR" if t.internal_error else
+             "not graded" if t.not_graded else str(t.failing)) for t in report.tasks]
     headers = ("task", "title", "score", "failing")
     widths = [max([len(h)] + [len(r[i]) for r in rows]) for i, h in enumerate(headers)]
     widths[1] = min(widths[1], 60)

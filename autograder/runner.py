@@ -10,6 +10,7 @@ import sys
 import tempfile
 import time
 import traceback
+from collections.abc import Sequence
 from pathlib import Path
 
 from autograder import config as cfg
@@ -19,7 +20,9 @@ from autograder.report import Report, TaskResult, TestResult, write_results_json
 from autograder.sandbox import isolation_available
 from autograder.submission import Submission, SubmissionProblem, prepare_submission
 
-__all__ = ["aggregate", "grade", "internal_error_report"]
+__all__ = ["NOT_SELECTED", "aggregate", "grade", "internal_error_report"]
+
+NOT_SELECTED = "not graded in this run (only some tasks were selected)"
 
 
 def _empty_tasks(spec: AssignmentSpec) -> list[TaskResult]:
@@ -27,10 +30,18 @@ def _empty_tasks(spec: AssignmentSpec) -> list[TaskResult]:
             for t in spec.tasks.values()]
 
 
-def aggregate(spec: AssignmentSpec, results: list[TestResult]) -> list[TaskResult]:
-    """Per-task scores: points * passed / (passed + failed + error), rounded to 2 decimals."""
+def aggregate(spec: AssignmentSpec, results: list[TestResult],
+              selected: Sequence[str] | None = None) -> list[TaskResult]:
+    """Per-task scores: points * passed / (passed + failed + error), rounded to 2 decimals.
+
+    Tasks outside ``selected`` (when given) score 0 with the note
+    :data:`NOT_SELECTED` instead of an internal error.
+    """
     tasks = _empty_tasks(spec)
     for task in tasks:
+        if selected is not None and task.id not in selected:
+            task.not_graded = NOT_SELECTED
+            continue
         task.tests = [r for r in results if r.task == task.id]
         counted = [r for r in task.tests if r.outcome in ("passed", "failed", "error")]
         internal = [r for r in task.tests if r.internal]
@@ -73,21 +84,45 @@ def grade(
     sandbox_user: str | None = None,
     suite_dir: str | os.PathLike[str] | None = None,
     python: str | None = None,
+    tasks: Sequence[str] | None = None,
+    require_isolation: bool = False,
     quiet: bool = True,
 ) -> Report:
     """Grade ``submission_path`` (directory or zip) for ``assignment``.
 
-    ``suite_dir`` defaults to ``autograder/suites/<assignment>/``. Raises
-    :class:`autograder.config.ConfigError` only when the assignment's
-    ``tasks.toml`` cannot be read; every other problem (a bad submission, an
+    ``suite_dir`` defaults to ``autograder/suites/<assignment>/``. ``tasks``
+    restricts the run to those task ids (the others are reported as not
+    graded); the default grades every task. With ``require_isolation``, a run
+    where workers cannot be confined (see
+    :func:`autograder.sandbox.isolation_available`) grades nothing and reports
+    an internal error instead. Raises
+    :class:`autograder.config.ConfigError` when the assignment's ``tasks.toml``
+    cannot be read or ``tasks`` names an unknown task; every other problem (a bad submission, an
     error in the suite or the grader) still yields a complete :class:`Report`,
     written to ``results_path`` when given.
     """
     start = time.monotonic()
     suite = Path(suite_dir) if suite_dir is not None else cfg.suite_dir(assignment)
     spec = cfg.load_tasks(suite / "tasks.toml")
+    selected = None if tasks is None else tuple(tasks)
+    if selected is not None:
+        unknown = [t for t in selected if t not in spec.tasks]
+        if unknown or not selected:
+            raise cfg.ConfigError(
+                f"unknown task(s) {', '.join(unknown) or '(none given)'}; known: "
+                f"{', '.join(spec.tasks)}")
     if time_limit is not None:
         spec = AssignmentSpec(**{**spec.__dict__, "time_limit": float(time_limit)})
+    _become_subreaper()
+    if require_isolation:
+        ok, note = isolation_available(python or sys.executable, sandbox_user)
+        if not ok:
+            report = internal_error_report(
+                spec, seed, f"isolation was required but is not available: {note}", start)
+            report.isolation_note = note
+            if results_path is not None:
+                write_results_json(report, results_path)
+            return report
     work = Path(tempfile.mkdtemp(prefix="autograder-"))
     os.chmod(work, 0o711)
     try:
@@ -95,7 +130,7 @@ def grade(
             report = _grade(submission_path, spec, suite, work, start, seed=seed,
                             course_root=course_root, data_dir=data_dir, timeout=timeout,
                             memory_limit_mb=memory_limit_mb, sandbox_user=sandbox_user,
-                            python=python, quiet=quiet)
+                            python=python, selected=selected, quiet=quiet)
         except Exception as exc:  # the grader itself failed: still a complete report
             detail = "".join(traceback.format_exception_only(type(exc), exc)).strip()
             report = internal_error_report(spec, seed, detail[:1000], start)
@@ -114,7 +149,7 @@ def _grade(submission_path: str | os.PathLike[str], spec: AssignmentSpec, suite:
            course_root: str | os.PathLike[str] | None,
            data_dir: str | os.PathLike[str] | None, timeout: float | None,
            memory_limit_mb: int | None, sandbox_user: str | None, python: str | None,
-           quiet: bool) -> Report:
+           selected: tuple[str, ...] | None, quiet: bool) -> Report:
     python = python or sys.executable
     try:
         sub: Submission = prepare_submission(submission_path, work / "submission", spec)
@@ -130,7 +165,7 @@ def _grade(submission_path: str | os.PathLike[str], spec: AssignmentSpec, suite:
         deadline=start + spec.time_limit,
         data_dir=Path(data_dir) if data_dir is not None else None,
         timeout=timeout, memory_limit_mb=memory_limit_mb, sandbox_user=sandbox_user,
-        python=python, scratch=work,
+        python=python, scratch=work, hide=(suite,),
     )
     plugin = GraderPlugin(ctx)
     ini = work / "pytest.ini"
@@ -141,6 +176,8 @@ def _grade(submission_path: str | os.PathLike[str], spec: AssignmentSpec, suite:
         "--import-mode=importlib", "--assert=plain", "-q", "--no-header",
         "-o", "console_output_style=classic", "-W", "ignore::pytest.PytestAssertRewriteWarning",
     ]
+    if selected is not None:
+        args += ["-m", " or ".join(selected)]
     sink = io.StringIO()
     if quiet:
         with contextlib.redirect_stdout(sink), contextlib.redirect_stderr(sink):
@@ -149,7 +186,7 @@ def _grade(submission_path: str | os.PathLike[str], spec: AssignmentSpec, suite:
         code = _run_pytest(args, plugin)
     plugin.mark_isolation()
     results = plugin.ordered_results()
-    tasks = aggregate(spec, results)
+    tasks = aggregate(spec, results, selected)
     internal = list(plugin.internal_errors)
     if int(code) in (3, 4):  # pytest internal error / usage error
         internal.append(f"pytest could not run the suite (exit code {int(code)})")
@@ -160,6 +197,17 @@ def _grade(submission_path: str | os.PathLike[str], spec: AssignmentSpec, suite:
         data_source=plugin.data_source, isolated=bool(plugin.isolated),
         isolation_note=plugin.isolation_note, internal_errors=internal, notes=notes,
     )
+
+
+def _become_subreaper() -> None:
+    """Adopt orphans of the workers (daemons), so that clean-up can find and reap them."""
+    try:
+        import ctypes
+
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(36, 1, 0, 0, 0)  # PR_SET_CHILD_SUBREAPER
+    except (OSError, AttributeError):  # not Linux: nothing to adopt
+        pass
 
 
 def _forget_suite_modules(suite: Path) -> None:

@@ -26,10 +26,9 @@ import numpy as np
 from autograder.config import (
     DEFAULT_FSIZE_LIMIT_MB,
     DEFAULT_MEMORY_LIMIT_MB,
-    DEFAULT_SANDBOX_USER,
     DEFAULT_TIMEOUT,
 )
-from autograder.sandbox import protocol
+from autograder.sandbox import jail, protocol
 from autograder.sandbox.protocol import Handle, Ref
 
 __all__ = [
@@ -87,8 +86,9 @@ class StudentError(Exception):
 class WorkerDied(Exception):
     """The worker process timed out, crashed or exited; ``reason`` says which."""
 
-    def __init__(self, reason: str) -> None:
+    def __init__(self, reason: str, internal: bool = False) -> None:
         self.reason = reason
+        self.internal = internal  # the grader's fault (confinement failed), not the student's
         super().__init__(reason)
 
 
@@ -101,44 +101,74 @@ class Timing:
     result: Any
 
 
-def _probe_cache_key(python: str, uid: int) -> tuple[str, int]:
-    return (python, uid)
+_PROBES: dict[tuple[str, str | None], tuple[bool, str]] = {}
+_GRADER_DIR = Path(__file__).resolve().parents[1]  # the autograder package
 
 
-_PROBES: dict[tuple[str, int], tuple[bool, str]] = {}
+def default_hidden_paths() -> list[str]:
+    """Paths hidden from every worker: the grader package and Gradescope's root."""
+    paths = [str(_GRADER_DIR)]
+    if os.path.isdir("/autograder"):
+        paths.append("/autograder")
+    return paths
+
+
+def default_kept_paths() -> list[str]:
+    """Paths a worker may read although they lie under a hidden root.
+
+    The course's data package (``coursedata``), which student library modules
+    may import.
+    """
+    import importlib.util
+
+    keep = []
+    try:
+        spec = importlib.util.find_spec("coursedata")
+    except (ImportError, ValueError):
+        spec = None
+    for loc in (spec.submodule_search_locations or []) if spec else []:
+        keep.append(str(loc))
+    return keep
 
 
 def isolation_available(python: str, user: str | None = None) -> tuple[bool, str]:
-    """Can the worker drop to ``user`` (default ``nobody``) and still run ``python``?
+    """Can workers be confined here? Returns ``(ok, note)`` for the report.
 
-    Returns ``(ok, note)``. Requires root; probes once per interpreter and user
-    that the interpreter and numpy are readable by that user.
+    Confinement needs root and Linux namespaces: the worker enters a private
+    mount and network namespace, hides the course and the grader, and drops
+    to an unprivileged uid (``user`` if given, else a uid of its own). Probed
+    once per interpreter and user by starting a confined worker that imports
+    numpy.
     """
-    name = user or DEFAULT_SANDBOX_USER
     if os.geteuid() != 0:
-        return False, "the grader is not root, so the worker runs as the grader's own user"
-    try:
-        pw = pwd.getpwnam(name)
-    except KeyError:
-        return False, f"sandbox user {name!r} does not exist; the worker runs as root"
-    key = _probe_cache_key(python, pw.pw_uid)
+        return False, ("the grader is not root, so the worker runs as the grader's own "
+                       "user and could read files that user can read")
+    key = (python, user)
     if key not in _PROBES:
+        probe_root = Path(tempfile.mkdtemp(prefix="ag-probe-"))
         try:
-            proc = subprocess.run(
-                [python, "-I", "-B", "-c", "import numpy"],
-                user=pw.pw_uid, group=pw.pw_gid, extra_groups=[],
-                env={"PATH": "/usr/bin:/bin", "OMP_NUM_THREADS": "1",
-                     "OPENBLAS_NUM_THREADS": "1"},
-                cwd="/", capture_output=True, timeout=60, check=False,
-            )
-            ok = proc.returncode == 0
-            err = (proc.stderr or b"").decode("utf-8", "replace").strip().splitlines()
-            detail = err[-1] if err else f"exit code {proc.returncode}"
-        except (OSError, subprocess.SubprocessError) as exc:
-            ok, detail = False, str(exc)
-        note = (f"worker runs as user {name!r} (uid {pw.pw_uid})" if ok else
-                f"user {name!r} cannot run {python} with numpy ({detail}); "
-                "the worker runs as root")
+            os.chmod(probe_root, 0o755)
+            (probe_root / "_agprobe").mkdir()
+            (probe_root / "_agprobe" / "__init__.py").write_text("")
+            os.chmod(probe_root / "_agprobe", 0o755)
+            os.chmod(probe_root / "_agprobe" / "__init__.py", 0o644)
+            sb = Sandbox(probe_root, "_agprobe", timeout=60, sandbox_user=user, python=python,
+                         isolate=True, start=False)
+            try:
+                sb.start()
+                info = sb.info()
+                ok = bool(info.get("isolated"))
+                detail = str(info.get("error") or "")
+            except (WorkerDied, StudentError, OSError, KeyError) as exc:
+                ok, detail = False, f"{exc}; worker output: {sb.output_tail(300).strip()}"
+            finally:
+                sb.close()
+        finally:
+            shutil.rmtree(probe_root, ignore_errors=True)
+        who = f"user {user!r}" if user else "a uid of its own"
+        note = (f"worker confined: private mount and network namespaces, course and grader "
+                f"hidden, runs as {who}" if ok else
+                f"confinement failed ({detail}); the worker runs as root")
         _PROBES[key] = (ok, note)
     return _PROBES[key]
 
@@ -223,10 +253,14 @@ class Sandbox:
 
     Parameters: ``submission_root`` (directory holding the library package),
     ``library`` (package name), ``seed``, ``timeout`` (seconds per request),
-    ``memory_limit_mb`` (RLIMIT_AS), ``fsize_limit_mb``, ``sandbox_user``
-    (used only when the grader runs as root), ``python`` (worker interpreter).
-    After :meth:`start`, ``isolated`` tells whether the worker dropped to an
-    unprivileged user, and ``isolation_note`` why (not).
+    ``memory_limit_mb`` (RLIMIT_AS), ``fsize_limit_mb``, ``nproc_limit``
+    (processes and threads of the worker's uid, when confined), ``sandbox_user``
+    (the user a confined worker runs as; default a uid of its own), ``python``
+    (worker interpreter), ``hide`` (extra paths the worker must not see, e.g.
+    the course root), ``keep`` (paths under them it may still read),
+    ``isolate`` (``None``: confine when :func:`isolation_available`; ``True``:
+    confine or fail; ``False``: never). After :meth:`start`, ``isolated`` tells
+    whether the worker is confined, and ``isolation_note`` why (not).
     """
 
     def __init__(
@@ -240,6 +274,10 @@ class Sandbox:
         fsize_limit_mb: int = DEFAULT_FSIZE_LIMIT_MB,
         sandbox_user: str | None = None,
         python: str | None = None,
+        hide: list[str | os.PathLike[str]] | tuple[str | os.PathLike[str], ...] = (),
+        keep: list[str | os.PathLike[str]] | tuple[str | os.PathLike[str], ...] = (),
+        isolate: bool | None = None,
+        nproc_limit: int = DEFAULT_NPROC_LIMIT,
         start: bool = True,
     ) -> None:
         self.submission_root = Path(submission_root).resolve()
@@ -250,6 +288,10 @@ class Sandbox:
         self.fsize_limit_mb = fsize_limit_mb
         self.sandbox_user = sandbox_user
         self.python = python or sys.executable
+        self.hide = [str(p) for p in hide]
+        self.keep = [str(p) for p in keep]
+        self.isolate = isolate
+        self.nproc_limit = nproc_limit
         self.isolated = False
         self.isolation_note = "worker not started"
         self.lib = RemotePath(self, {"path": ""})
@@ -261,6 +303,7 @@ class Sandbox:
         self._scratch: Path | None = None
         self._uid: int | None = None
         self._dead: str | None = None
+        self._tag = os.urandom(8).hex()
         if start:
             self.start()
 
@@ -270,63 +313,71 @@ class Sandbox:
         if self._proc is not None:
             return
         t0 = time.perf_counter()
-        uid = gid = None
-        if os.geteuid() == 0:
+        confine = self.isolate
+        if confine is None:
             ok, note = isolation_available(self.python, self.sandbox_user)
-            if ok:
-                pw = pwd.getpwnam(self.sandbox_user or DEFAULT_SANDBOX_USER)
-                uid, gid = pw.pw_uid, pw.pw_gid
-            self.isolated = ok
+            confine = ok
             self.isolation_note = note
-        else:
-            self.isolated = False
-            self.isolation_note = isolation_available(self.python, self.sandbox_user)[1]
-        self._uid = uid
+        elif not confine:
+            self.isolation_note = "confinement was turned off"
+        uid = gid = None
+        if confine:
+            if self.sandbox_user:
+                pw = pwd.getpwnam(self.sandbox_user)
+                uid, gid = pw.pw_uid, pw.pw_gid
         scratch = Path(tempfile.mkdtemp(prefix="ag-worker-"))
         self._scratch = scratch
         shutil.copyfile(_HERE / "worker.py", scratch / "_autograder_worker.py")
         shutil.copyfile(_HERE / "protocol.py", scratch / "_autograder_protocol.py")
+        shutil.copyfile(_HERE / "jail.py", scratch / "_autograder_jail.py")
         work = scratch / "work"
         work.mkdir()
         self.log_path = scratch / "output.log"
         self.log_path.touch()
-        if uid is not None:
+        jail_plan = None
+        if confine:
+            stage = scratch / "stage"
+            stage.mkdir(mode=0o700)
             os.chmod(scratch, 0o755)
-            for p in (scratch / "_autograder_worker.py", scratch / "_autograder_protocol.py"):
+            for p in scratch.glob("_autograder_*.py"):
                 os.chmod(p, 0o644)
-            os.chown(work, uid, gid)
-            os.chown(self.log_path, uid, gid)
+            jail_plan = {
+                "stage": str(stage), "uid": uid, "gid": gid, "network": False,
+                "required": True, "cover": ["/root"],
+                "hide": [*default_hidden_paths(), *self.hide],
+                "keep": [str(self.submission_root), str(scratch), *default_kept_paths(),
+                         *self.keep, *_python_paths(self.python)],
+                "writable": [str(work)],
+            }
         req_r, req_w = os.pipe()
         resp_r, resp_w = os.pipe()
         cfg = {"req_fd": req_r, "resp_fd": resp_w, "log": str(self.log_path),
                "root": str(self.submission_root), "library": self.library,
-               "seed": self.seed, "cwd": str(work)}
+               "seed": self.seed, "cwd": str(work), "jail": jail_plan}
         env = {"PATH": "/usr/local/bin:/usr/bin:/bin", "HOME": str(work), "TMPDIR": str(work),
-               "LANG": "C.UTF-8", "LC_ALL": "C.UTF-8", "MPLBACKEND": "Agg"}
+               "LANG": "C.UTF-8", "LC_ALL": "C.UTF-8", "MPLBACKEND": "Agg",
+               "PYTHONHASHSEED": "0", "AUTOGRADER_WORKER": self._tag}
         for name in THREAD_ENV:
             env[name] = "1"
         mem = self.memory_limit_mb
         fsize = self.fsize_limit_mb
-        nproc = DEFAULT_NPROC_LIMIT if uid is not None else None
+        nproc = self.nproc_limit if confine else None
 
         def limits() -> None:  # runs in the child between fork and exec
             if mem:
                 resource.setrlimit(resource.RLIMIT_AS, (mem << 20, mem << 20))
             resource.setrlimit(resource.RLIMIT_FSIZE, (fsize << 20, fsize << 20))
             resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
-            if nproc is not None:
+            if nproc is not None:  # counted for the worker's own uid once it drops root
                 resource.setrlimit(resource.RLIMIT_NPROC, (nproc, nproc))
 
-        extra: dict[str, Any] = {}
-        if uid is not None:
-            extra = {"user": uid, "group": gid, "extra_groups": []}
         try:
             self._proc = subprocess.Popen(
                 [self.python, "-I", "-B", str(scratch / "_autograder_worker.py"),
                  json.dumps(cfg)],
                 stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
                 pass_fds=(req_r, resp_w), env=env, cwd=str(work), close_fds=True,
-                start_new_session=True, preexec_fn=limits, **extra,
+                start_new_session=True, preexec_fn=limits,
             )
         finally:
             os.close(req_r)
@@ -334,6 +385,22 @@ class Sandbox:
         self._req_fd = req_w
         self._resp_fd = resp_r
         os.set_blocking(req_w, False)
+        if confine:
+            self._uid = uid if uid is not None else jail.worker_uid(self._proc.pid)
+            try:  # no student code has run yet: a death here is the grader's problem
+                info = self.info(timeout=max(self.timeout, 30.0))
+            except WorkerDied as exc:
+                tail = self.output_tail(500).strip().splitlines()
+                self.close()
+                raise WorkerDied(f"the grader could not confine the worker ({exc.reason})"
+                                 + (f": {tail[-1]}" if tail else ""), internal=True) from None
+            self.isolated = bool(info.get("isolated"))
+            if self.isolated:
+                self.isolation_note = self.isolation_note or "worker confined"
+            else:
+                self.isolation_note = f"confinement failed: {info.get('error')}"
+        elif os.geteuid() != 0:
+            self.isolation_note = isolation_available(self.python, self.sandbox_user)[1]
         self.startup_s = time.perf_counter() - t0
 
     def close(self) -> None:
@@ -354,6 +421,8 @@ class Sandbox:
         self._req_fd = self._resp_fd = None
         if self._uid is not None:
             _kill_user_processes(self._uid)
+        if proc is not None:
+            _kill_descendants(proc.pid, self._tag)
         if self._scratch is not None:
             shutil.rmtree(self._scratch, ignore_errors=True)
             self._scratch = None
@@ -470,6 +539,13 @@ class Sandbox:
         return self._request({"op": "call", "target": target, "args": list(args),
                               "kwargs": dict(kwargs), "store": store})
 
+    def info(self, timeout: float | None = None) -> dict[str, Any]:
+        """What the worker achieved at start: ``isolated``, ``uid``, ``network``, ``error``."""
+        value = self._request({"op": "info"}, timeout=timeout)
+        if not isinstance(value, dict):
+            raise self._die("protocol error: info is not a dict")
+        return value
+
     def ping(self) -> str:
         """Round-trip a no-op request; returns ``"pong"``."""
         return self._request({"op": "ping"})
@@ -522,6 +598,80 @@ class Sandbox:
         result = self._request({"op": "get", "target": {"ref": last.id, "attrs": []}})
         self.release(last, *stored)
         return Timing(best=min(times), times=times, result=result)
+
+
+def _python_paths(python: str) -> list[str]:
+    """Directories the worker interpreter reads: its prefixes and its ``sys.path``.
+
+    Asked of the interpreter itself, started as the worker is (``-I``), so the
+    grader's own ``sys.path`` (test runners, ``PYTHONPATH``) never widens what
+    a worker may see.
+    """
+    if python not in _PYPATHS:
+        out = subprocess.run(
+            [python, "-I", "-c", "import json,sys;print(json.dumps([sys.prefix,"
+             "sys.base_prefix,sys.exec_prefix,sys.base_exec_prefix,*sys.path]))"],
+            capture_output=True, text=True, timeout=60, check=False, cwd="/")
+        found = json.loads(out.stdout) if out.returncode == 0 else []
+        found.append(os.path.dirname(os.path.realpath(python)))
+        _PYPATHS[python] = [p for p in dict.fromkeys(found)
+                            if isinstance(p, str) and os.path.isabs(p) and p != "/"]
+    return list(_PYPATHS[python])
+
+
+_PYPATHS: dict[str, list[str]] = {}
+
+
+def _proc_stat(pid: int) -> tuple[int, int] | None:
+    """``(ppid, session id)`` of a process, or ``None`` if it is gone."""
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as fh:
+            data = fh.read()
+    except OSError:
+        return None
+    fields = data[data.rfind(b")") + 2:].split()
+    try:
+        return int(fields[1]), int(fields[3])
+    except (IndexError, ValueError):
+        return None
+
+
+def _kill_descendants(worker_pid: int, tag: str) -> None:
+    """SIGKILL what a worker left behind under the grader's own uid.
+
+    Matches processes still in the worker's session, and processes carrying
+    the worker's environment tag (daemons that left the session but kept the
+    environment). A process that left the session and cleared its environment
+    escapes this: only a confined run (own uid) guarantees a complete clean-up.
+    """
+    me = os.getpid()
+    marker = f"AUTOGRADER_WORKER={tag}".encode()
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        pid = int(entry)
+        if pid in (me, worker_pid):
+            continue
+        st = _proc_stat(pid)
+        if st is None:
+            continue
+        hit = st[1] == worker_pid
+        if not hit:
+            try:
+                with open(f"/proc/{pid}/environ", "rb") as fh:
+                    hit = marker in fh.read().split(b"\0")
+            except OSError:
+                hit = False
+        if hit:
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except (ProcessLookupError, PermissionError):
+                pass
+            if st[0] == me:  # adopted by the grader (sub-reaper): reap it
+                try:
+                    os.waitpid(pid, 0)
+                except ChildProcessError:
+                    pass
 
 
 def _kill_user_processes(uid: int) -> None:

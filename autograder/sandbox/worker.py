@@ -33,20 +33,29 @@ import sys
 import traceback
 from typing import Any
 
-try:  # the copy placed next to the worker by the grader
-    import _autograder_protocol as protocol  # type: ignore[import-not-found]
-except ImportError:  # running from the source tree
-    from autograder.sandbox import protocol  # type: ignore[no-redef]
+# Only the standard library is imported before confinement: numpy, the
+# protocol module and the student's code load after :func:`main` has entered
+# the jail and dropped root.
+np: Any = None
+protocol: Any = None
 
-import numpy as np
 
-# numpy submodules that load lazily: import them now, while the interpreter
-# can still read its own installation for sure.
-for _name in ("numpy.linalg", "numpy.fft", "numpy.random", "numpy.polynomial"):
-    try:
-        __import__(_name)
-    except ImportError:  # pragma: no cover - depends on the numpy build
-        pass
+def _load_runtime() -> None:
+    global np, protocol
+    try:  # the copy placed next to the worker by the grader
+        import _autograder_protocol as proto  # type: ignore[import-not-found]
+    except ImportError:  # running from the source tree
+        from autograder.sandbox import protocol as proto  # type: ignore[no-redef]
+    import numpy
+
+    # numpy submodules that load lazily: import them now.
+    for name in ("numpy.linalg", "numpy.fft", "numpy.random", "numpy.polynomial"):
+        try:
+            __import__(name)
+        except ImportError:  # pragma: no cover - depends on the numpy build
+            pass
+    np, protocol = numpy, proto
+
 
 MAX_MESSAGE = 2000
 MAX_FRAMES = 12
@@ -86,7 +95,9 @@ class _CappedWriter(io.TextIOBase):
 class Worker:
     """The request loop and the handle table."""
 
-    def __init__(self, req_fd: int, resp_fd: int, root: str, library: str) -> None:
+    def __init__(self, req_fd: int, resp_fd: int, root: str, library: str,
+                 info: dict[str, Any] | None = None) -> None:
+        self.info = dict(info or {})
         self.req_fd = req_fd
         self.resp_fd = resp_fd
         self.root = os.path.realpath(root)
@@ -167,6 +178,8 @@ class Worker:
         op = req.get("op") if isinstance(req, dict) else None
         if op == "ping":
             return "pong"
+        if op == "info":
+            return self.info
         if op == "call":
             fn, _ = self.resolve_target(req["target"])
             result = fn(*req.get("args", []), **req.get("kwargs", {}))
@@ -257,8 +270,39 @@ def _private_fd(fd: int) -> int:
     return new
 
 
+def _seed_torch_on_import(seed: int) -> None:
+    """Seed torch, fix its threads and ask for deterministic algorithms, when imported."""
+    import importlib.abc
+    import importlib.machinery
+
+    class _Hook(importlib.abc.MetaPathFinder):
+        def find_spec(self, name: str, path: Any = None, target: Any = None) -> Any:
+            if name != "torch":
+                return None
+            sys.meta_path.remove(self)
+            spec = importlib.machinery.PathFinder.find_spec(name, path)
+            if spec is None or spec.loader is None:
+                return spec
+            loader = spec.loader
+            original = loader.exec_module  # type: ignore[union-attr]
+
+            def exec_module(module: Any) -> None:
+                original(module)
+                try:
+                    module.manual_seed(seed)
+                    module.set_num_threads(1)
+                    module.use_deterministic_algorithms(True, warn_only=True)
+                except Exception:  # pragma: no cover - a torch without these
+                    pass
+
+            loader.exec_module = exec_module  # type: ignore[union-attr, method-assign]
+            return spec
+
+    sys.meta_path.insert(0, _Hook())
+
+
 def main(argv: list[str]) -> int:
-    """Set the process up (fds, output, path, seeds) and serve requests."""
+    """Set the process up (fds, output, jail, path, seeds) and serve requests."""
     cfg = json.loads(argv[1])
     req_fd = _private_fd(int(cfg["req_fd"]))
     resp_fd = _private_fd(int(cfg["resp_fd"]))
@@ -271,17 +315,30 @@ def main(argv: list[str]) -> int:
     os.dup2(log, 1)
     os.dup2(log, 2)
     os.close(log)
+    here = os.path.dirname(os.path.abspath(__file__))
+    info: dict[str, Any] = {"isolated": False, "uid": os.getuid(), "network": True,
+                            "error": "no confinement was asked for", "masked": []}
+    if cfg.get("jail") is not None:
+        try:
+            import _autograder_jail as jail  # type: ignore[import-not-found]
+        except ImportError:  # running from the source tree
+            from autograder.sandbox import jail  # type: ignore[no-redef]
+        info = jail.enter(cfg["jail"])
+        if not info["isolated"] and cfg["jail"].get("required"):
+            os.write(2, f"autograder: confinement failed: {info['error']}\n".encode())
+            return 3
+    _load_runtime()
     sys.stdin = open(os.devnull)  # noqa: SIM115
     sys.stdout = _CappedWriter(1, STDOUT_CAP)
     sys.stderr = _CappedWriter(2, STDOUT_CAP)
-    here = os.path.dirname(os.path.abspath(__file__))
     sys.path[:] = [p for p in sys.path if p and os.path.abspath(p) != here]
     sys.path.insert(0, cfg["root"])
     seed = int(cfg.get("seed", 0)) % (2**32)
     random.seed(seed)
     np.random.seed(seed)
+    _seed_torch_on_import(seed)
     os.chdir(cfg.get("cwd") or os.getcwd())
-    Worker(req_fd, resp_fd, cfg["root"], cfg["library"]).serve()
+    Worker(req_fd, resp_fd, cfg["root"], cfg["library"], info).serve()
     return 0
 
 
