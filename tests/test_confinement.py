@@ -1,0 +1,218 @@
+"""Confinement of the sandbox worker (autograder/sandbox/jail.py).
+
+The tests that need root and namespaces are skipped elsewhere, with the
+reason the grader itself gives (this project's CI runs them).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from autograder import runner
+from autograder.sandbox import Sandbox, isolation_available
+from autograder.sandbox.client import default_hidden_paths
+
+TOY = Path(__file__).resolve().parent / "fixtures" / "toy"
+
+PROBE_LIB = '''
+import os, signal, socket, time
+
+def read(path):
+    try:
+        if os.path.isdir(path):
+            return "dir:" + ",".join(sorted(os.listdir(path)))
+        with open(path, "rb") as fh:
+            return "read:" + fh.read(200).decode("utf-8", "replace")
+    except OSError as exc:
+        return "error:" + type(exc).__name__
+
+def write(path):
+    try:
+        with open(path, "w") as fh:
+            fh.write("forged")
+        return "written"
+    except OSError as exc:
+        return "error:" + type(exc).__name__
+
+def ids():
+    return os.getuid(), os.geteuid(), list(os.getgroups())
+
+def connect(host, port):
+    try:
+        socket.create_connection((host, port), timeout=2).close()
+        return "connected"
+    except OSError as exc:
+        return "error:" + type(exc).__name__
+
+def fork_bomb(limit=400):
+    pids = []
+    try:
+        for _ in range(limit):
+            pid = os.fork()
+            if pid == 0:
+                time.sleep(60)
+                os._exit(0)
+            pids.append(pid)
+    except OSError:
+        pass
+    return len(pids)
+
+def daemon(stay_in_session=False):
+    r, w = os.pipe()
+    if os.fork() == 0:
+        if not stay_in_session:
+            os.setsid()
+        if os.fork() == 0:
+            os.write(w, str(os.getpid()).encode())
+            time.sleep(120)
+            os._exit(0)
+        os._exit(0)
+    os.close(w)
+    return int(os.read(r, 32))
+'''
+
+
+@pytest.fixture
+def lib_root(tmp_path: Path) -> Path:
+    root = tmp_path / "sub"
+    (root / "probe").mkdir(parents=True)
+    (root / "probe" / "__init__.py").write_text("")
+    (root / "probe" / "code.py").write_text(PROBE_LIB)
+    for p in (tmp_path, root, root / "probe"):
+        os.chmod(p, 0o755)
+    return root
+
+
+def _needs_isolation() -> None:
+    ok, note = isolation_available(sys.executable)
+    if not ok:
+        pytest.skip(f"workers cannot be confined here: {note}")
+
+
+def _gone(pid: int, wait: float = 5.0) -> bool:
+    end = time.monotonic() + wait
+    while time.monotonic() < end:
+        try:
+            state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+        except (FileNotFoundError, ProcessLookupError):
+            return True
+        if state == "Z":
+            return True
+        time.sleep(0.05)
+    return False
+
+
+def test_confined_worker_sees_no_course_no_grader_no_home(lib_root: Path,
+                                                          tmp_path: Path) -> None:
+    _needs_isolation()
+    course = tmp_path / "course"
+    (course / "source").mkdir(parents=True)
+    secret = course / "source" / "solution.py"
+    secret.write_text("ANSWER = 42\n")
+    for p in (course, course / "source"):
+        os.chmod(p, 0o755)
+    os.chmod(secret, 0o644)
+    suites = Path(default_hidden_paths()[0]) / "suites" / "assignment1" / "tasks.toml"
+    assert secret.read_text() and suites.read_text()  # readable by the grader
+    with Sandbox(lib_root, "probe", hide=[course]) as sb:
+        assert sb.isolated, sb.isolation_note
+        code = sb.lib.code
+        assert code.read(str(secret)).startswith("error:")
+        assert not code.read(str(course)).startswith("dir:source")
+        assert code.read(str(suites)).startswith("error:")
+        assert code.read("/root") in ("dir:", "dir:.pyenv") or code.read("/root").startswith(
+            "error:")
+        assert code.read(str(lib_root / "probe" / "__init__.py")) == "read:"
+
+
+def test_confined_worker_runs_as_its_own_uid(lib_root: Path) -> None:
+    _needs_isolation()
+    with Sandbox(lib_root, "probe") as a, Sandbox(lib_root, "probe") as b:
+        (ua, eua, ga), (ub, eub, gb) = a.lib.code.ids(), b.lib.code.ids()
+    assert ua == eua != 0 and ub == eub != 0 and ua != ub
+    assert ga == [] and gb == []
+
+
+def test_confined_worker_has_no_network_and_no_shared_tmp(lib_root: Path,
+                                                          tmp_path: Path) -> None:
+    _needs_isolation()
+    results = tmp_path / "results"
+    results.mkdir()
+    os.chmod(results, 0o755)
+    with Sandbox(lib_root, "probe") as sb:
+        code = sb.lib.code
+        assert code.connect("127.0.0.1", 22).startswith("error:")
+        assert code.connect("pypi.org", 443).startswith("error:")
+        assert code.write("/tmp/forged-results.json").startswith("error:")
+        assert code.write(str(results / "results.json")).startswith("error:")
+        assert code.write("own-scratch.txt") == "written"  # its own directory works
+    assert not Path("/tmp/forged-results.json").exists()
+    assert not (results / "results.json").exists()
+
+
+def test_fork_bomb_is_bounded_and_cleaned_up(lib_root: Path) -> None:
+    _needs_isolation()
+    sb = Sandbox(lib_root, "probe", nproc_limit=32)
+    try:
+        n = sb.lib.code.fork_bomb(400)
+        uid = sb.lib.code.ids()[0]
+    finally:
+        sb.close()
+    assert n < 32, f"the worker forked {n} processes with a limit of 32"
+    time.sleep(0.2)
+    left = []
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                status = Path(f"/proc/{entry}/status").read_text()
+            except OSError:
+                continue
+            for line in status.splitlines():
+                if line.startswith("Uid:") and int(line.split()[1]) == uid:
+                    state = Path(f"/proc/{entry}/stat").read_text().rsplit(")", 1)[1].split()[0]
+                    if state != "Z":
+                        left.append(entry)
+    assert not left, f"processes of the worker's uid survived: {left}"
+
+
+@pytest.mark.parametrize("isolate", [True, False], ids=["confined", "unconfined"])
+def test_daemons_do_not_survive_the_worker(lib_root: Path, isolate: bool) -> None:
+    if isolate:
+        _needs_isolation()
+    runner._become_subreaper()
+    sb = Sandbox(lib_root, "probe", isolate=isolate)
+    try:
+        escaped = sb.lib.code.daemon(False)
+        stayed = sb.lib.code.daemon(True)
+        assert not _gone(escaped, 0.2) and not _gone(stayed, 0.2)
+    finally:
+        sb.close()
+    assert _gone(escaped), "a daemon that left the worker's session survived"
+    assert _gone(stayed), "a daemon in the worker's session survived"
+
+
+def test_unconfined_worker_says_so(lib_root: Path) -> None:
+    with Sandbox(lib_root, "probe", isolate=False) as sb:
+        assert not sb.isolated
+        assert sb.isolation_note
+
+
+def test_require_isolation_grades_nothing_when_unavailable(tmp_path: Path,
+                                                           monkeypatch: pytest.MonkeyPatch
+                                                           ) -> None:
+    monkeypatch.setattr(runner, "isolation_available",
+                        lambda python, user=None: (False, "no namespaces in this test"))
+    results = tmp_path / "out" / "results.json"
+    report = runner.grade(TOY / "source" / "toy", "toy", suite_dir=TOY / "suite",
+                          course_root=TOY, results_path=results, require_isolation=True)
+    data = json.loads(results.read_text())
+    assert report.score == 0 and data["score"] == 0
+    assert data["extra_data"]["internal_error"] is True
+    assert "isolation was required" in data["output"]
+    assert len(data["tests"]) == 3
