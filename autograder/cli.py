@@ -68,7 +68,45 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--assignment", required=True, help="assignment name, e.g. assignment1")
     t.add_argument("--suite-dir", default=None,
                    help="use this suite directory instead of the installed one (for testing)")
+    _add_classroom_parser(sub)
     return p
+
+
+def _add_classroom_parser(sub: argparse._SubParsersAction) -> None:
+    from autograder import classroom
+
+    c = sub.add_parser("classroom-fetch",
+                       help="clone a GitHub Classroom's student repositories for grade-all")
+    c.add_argument("--org", required=True, help="the classroom's GitHub organisation")
+    c.add_argument("--prefix", required=True,
+                   help="the assignment's repository prefix, e.g. 'assignment1-'")
+    c.add_argument("--dest", required=True, help="folder to write DEST/<login>/ into")
+    c.add_argument("--roster", default=None,
+                   help="file of student logins, one per line (default: list the "
+                        "organisation's repositories with the prefix, via the GitHub API)")
+    c.add_argument("--url-template", default=classroom.DEFAULT_URL_TEMPLATE,
+                   help="clone URL with {org}, {repo}, {student} (default "
+                        f"{classroom.DEFAULT_URL_TEMPLATE})")
+    c.add_argument("--api", default=classroom.DEFAULT_API,
+                   help=f"GitHub API root (default {classroom.DEFAULT_API})")
+
+
+def _classroom_fetch(args: argparse.Namespace) -> int:
+    from autograder import classroom
+
+    try:
+        roster = classroom.read_roster(args.roster) if args.roster else None
+        results = classroom.fetch_all(
+            args.org, args.prefix, args.dest, roster=roster, token=classroom.token_from_env(),
+            url_template=args.url_template, api=args.api)
+    except (classroom.ClassroomError, OSError) as exc:
+        print(f"autograder: error: {exc}", file=sys.stderr)
+        return 2
+    for r in results:
+        print(f"{'ok  ' if r.ok else 'FAIL'} {r.student:20s} {r.commit[:12] or r.message}")
+    failed = sum(not r.ok for r in results)
+    print(f"fetched {len(results) - failed} of {len(results)} repositories into {args.dest}")
+    return 0
 
 
 def _spec(assignment: str, suite_dir: str | None) -> tuple[Path, cfg.AssignmentSpec]:
@@ -80,6 +118,8 @@ def main(argv: list[str] | None = None) -> int:
     """Entry point of the ``autograder`` command; returns the exit code."""
     try:
         args = build_parser().parse_args(argv)
+        if args.command == "classroom-fetch":
+            return _classroom_fetch(args)
         suite, spec = _spec(args.assignment, args.suite_dir)
         if args.command == "tasks":
             for task in spec.tasks.values():
