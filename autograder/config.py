@@ -38,6 +38,7 @@ DEFAULT_MEMORY_LIMIT_MB = 4096
 DEFAULT_FSIZE_LIMIT_MB = 64
 DEFAULT_SANDBOX_USER: str | None = None  # confined workers get a uid of their own
 COURSE_ROOT_ENV = "AUTOGRADER_COURSE_ROOT"
+CACHE_DIR_ENV = "AUTOGRADER_CACHE_DIR"  # where reference results are remembered
 VISIBILITIES = ("visible", "hidden", "after_due_date", "after_published")
 PACKAGE_DIR = Path(__file__).resolve().parent
 SUITES_DIR = PACKAGE_DIR / "suites"
@@ -197,3 +198,18 @@ def find_course_root(explicit: str | os.PathLike[str] | None = None) -> Path:
     raise ConfigError(
         f"cannot find the course root: pass --course-root or set {COURSE_ROOT_ENV}"
     )
+
+
+def default_cache_dir(confined: bool) -> Path | None:
+    """Where reference results (e.g. the reference's accuracy after training) are kept.
+
+    ``$AUTOGRADER_CACHE_DIR`` when set; otherwise ``~/.cache/cvcourse/autograder``
+    but only when workers are confined (they then run as another uid and
+    cannot read or poison it); ``None`` (memory only) for unconfined runs.
+    """
+    env = os.environ.get(CACHE_DIR_ENV)
+    if env:
+        return Path(env)
+    if confined:
+        return Path.home() / ".cache" / "cvcourse" / "autograder"
+    return None

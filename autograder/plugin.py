@@ -12,6 +12,8 @@ from __future__ import annotations
 import hashlib
 import importlib
 import importlib.util
+import json
+import os
 import random
 import sys
 import tempfile
@@ -29,11 +31,13 @@ import pytest
 from autograder.config import DEFAULT_MEMORY_LIMIT_MB, AssignmentSpec
 from autograder.report import TestResult
 from autograder.sandbox import Sandbox, StudentError, WorkerDied, isolation_available
+from autograder.sandbox.client import Zygote
 from autograder.submission import Submission
 
 CIFAR_SIZES = {"num_training": 4000, "num_validation": 500, "num_test": 500}
 FIXTURE_SIZES = {"n_per_batch": 1000, "n_test": 500}
 BUDGET_MESSAGE = "submission time budget exhausted"
+_MEMO: dict[str, dict[str, Any]] = {}  # reference results remembered by this process
 PLUGIN_KEY = pytest.StashKey["GraderPlugin"]()
 
 
@@ -57,6 +61,8 @@ class RunContext:
     python: str | None = None
     scratch: Path = field(default_factory=lambda: Path(tempfile.gettempdir()))
     hide: tuple[Path, ...] = ()  # more paths workers must not see (the suite's folder)
+    use_zygote: bool = True  # fork workers from a per-submission fork server
+    cache_dir: Path | None = None  # on-disk memo of reference results (None: memory only)
 
 
 def derive_seed(base_seed: int, item: pytest.Item) -> int:
@@ -152,6 +158,85 @@ class GraderPlugin:
         self.data_source = "not used"
         self.isolated: bool | None = None
         self.isolation_note = ""
+        self._zygote: Zygote | None = None
+        self._zygote_failures = 0
+        self.data_fingerprint = "no data"
+        self._reference_fingerprint: str | None = None
+
+    # -- reference results ------------------------------------------------------
+    def reference_fingerprint(self) -> str:
+        """sha256 over the reference library's files (a changed reference is a new key)."""
+        if self._reference_fingerprint is None:
+            lib = self.ctx.course_root / "source" / self.ctx.spec.name / self.ctx.spec.library
+            h = hashlib.sha256()
+            for path in sorted(lib.rglob("*.py")):
+                h.update(str(path.relative_to(lib)).encode() + b"\0" + path.read_bytes())
+            self._reference_fingerprint = h.hexdigest()
+        return self._reference_fingerprint
+
+    def memo(self, key: str, compute: Any) -> dict[str, Any]:
+        """``compute()`` (a dict of numbers and strings), remembered under ``key``.
+
+        In memory for this process, and on disk in ``ctx.cache_dir`` when set
+        (the runner sets it only where workers cannot write there).
+        """
+        full = f"{self.ctx.spec.name}|{self.reference_fingerprint()}|{key}"
+        digest = hashlib.sha256(full.encode()).hexdigest()
+        if digest in _MEMO:
+            return dict(_MEMO[digest])
+        path = self.ctx.cache_dir / f"{digest}.json" if self.ctx.cache_dir else None
+        if path is not None:
+            try:
+                value = json.loads(path.read_text())
+                if isinstance(value, dict) and value.get("key") == full:
+                    _MEMO[digest] = value["value"]
+                    return dict(value["value"])
+            except (OSError, ValueError):
+                pass
+        value = compute()
+        json.dumps(value, allow_nan=False)  # only plain, finite data is remembered
+        _MEMO[digest] = dict(value)
+        if path is not None:
+            try:
+                path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+                tmp = path.with_suffix(f".{os.getpid()}.tmp")
+                tmp.write_text(json.dumps({"key": full, "value": value}))
+                os.replace(tmp, path)
+            except OSError:
+                pass
+        return dict(value)
+
+    # -- workers ---------------------------------------------------------------
+    def zygote(self) -> Zygote | None:
+        """The submission's fork server, started on first use (None: start workers afresh).
+
+        A zygote that died (the student's code may kill it: it runs as the same
+        uid) is replaced; after three failures the run falls back to starting
+        every worker as a new process.
+        """
+        if not self.ctx.use_zygote or self._zygote_failures >= 3:
+            return None
+        if self._zygote is not None and self._zygote.alive:
+            return self._zygote
+        self.close_zygote()
+        try:
+            self._zygote = Zygote(
+                self.ctx.submission.root, self.ctx.spec.library,
+                memory_limit_mb=self.ctx.memory_limit_mb, sandbox_user=self.ctx.sandbox_user,
+                python=self.ctx.python, hide=[self.ctx.course_root, *self.ctx.hide])
+        except WorkerDied:
+            self._zygote_failures += 1
+            self._zygote = None
+        return self._zygote
+
+    def close_zygote(self) -> None:
+        """Stop the fork server and everything its workers left behind."""
+        if self._zygote is not None:
+            self._zygote.close()
+            self._zygote = None
+
+    def pytest_sessionfinish(self, session: pytest.Session) -> None:
+        self.close_zygote()
 
     # -- configuration and collection ----------------------------------------
     def pytest_configure(self, config: pytest.Config) -> None:
@@ -272,12 +357,21 @@ def student(request: pytest.FixtureRequest, seed: int) -> Iterator[Sandbox]:
     remaining = plugin.ctx.deadline - time.monotonic()
     if remaining <= 0:
         raise BudgetExhausted(BUDGET_MESSAGE)
-    sandbox = Sandbox(
-        plugin.ctx.submission.root, plugin.ctx.spec.library, seed=seed,
-        timeout=max(0.1, min(timeout, remaining)),
+    kwargs: dict[str, Any] = dict(
+        seed=seed, timeout=max(0.1, min(timeout, remaining)),
         memory_limit_mb=plugin.ctx.memory_limit_mb, sandbox_user=plugin.ctx.sandbox_user,
         python=plugin.ctx.python, hide=[plugin.ctx.course_root, *plugin.ctx.hide],
     )
+    zygote = plugin.zygote()
+    try:
+        sandbox = Sandbox(plugin.ctx.submission.root, plugin.ctx.spec.library, zygote=zygote,
+                          **kwargs)
+    except WorkerDied:
+        if zygote is None:
+            raise
+        plugin._zygote_failures += 1  # the fork server failed: start this worker afresh
+        plugin.close_zygote()
+        sandbox = Sandbox(plugin.ctx.submission.root, plugin.ctx.spec.library, **kwargs)
     if plugin.isolated is None or not sandbox.isolated:
         plugin.isolated = sandbox.isolated
         plugin.isolation_note = sandbox.isolation_note
@@ -291,6 +385,26 @@ def reference(request: pytest.FixtureRequest) -> types.ModuleType:
     """The instructor's reference library, loaded under a private name."""
     plugin = _plugin(request)
     return load_reference(plugin.ctx.course_root, plugin.ctx.spec.name, plugin.ctx.spec.library)
+
+@pytest.fixture
+def reference_memo(request: pytest.FixtureRequest, seed: int) -> Any:
+    """``reference_memo(compute, **key)``: the reference's result for this test, remembered.
+
+    For expensive reference computations (training the reference to compare
+    accuracies): the result depends only on the reference library, the test,
+    its seed, the data and ``key``, so it is computed once and reused for
+    every submission graded with the same seed. ``compute`` returns a dict of
+    numbers.
+    """
+    plugin = _plugin(request)
+
+    def memo(compute: Any, **key: Any) -> dict[str, Any]:
+        parts = json.dumps(key, sort_keys=True, default=str)
+        name = f"{request.node.nodeid}|{seed}|{plugin.data_fingerprint}|{parts}"
+        return plugin.memo(name, compute)
+
+    return memo
+
 
 @pytest.fixture(scope="session")
 def cifar(request: pytest.FixtureRequest) -> dict[str, np.ndarray]:
@@ -312,7 +426,11 @@ def cifar(request: pytest.FixtureRequest) -> dict[str, np.ndarray]:
             data = cifar10.prepare(**kwargs, data_dir=Path(batches).parent)
             plugin.data_source = "generated CIFAR-10-format fixture (no CIFAR-10 data found)"
     out = {}
+    h = hashlib.sha256(plugin.data_source.encode())
     for key, value in data.items():
         arr = np.asarray(value)
         out[key] = arr.astype(np.int64) if key.startswith("y") else arr.astype(np.float64)
+        h.update(f"{key}{out[key].shape}".encode())
+        h.update(np.ascontiguousarray(out[key].reshape(-1)[::97]).tobytes())
+    plugin.data_fingerprint = h.hexdigest()
     return out

@@ -160,12 +160,14 @@ def _grade(submission_path: str | os.PathLike[str], spec: AssignmentSpec, suite:
                       max_score=spec.max_score, submission_problem=problem.message,
                       isolated=ok, isolation_note=note)
     root = cfg.find_course_root(course_root)
+    confined, _ = isolation_available(python, sandbox_user)
     ctx = RunContext(
         spec=spec, submission=sub, course_root=root, seed=seed,
         deadline=start + spec.time_limit,
         data_dir=Path(data_dir) if data_dir is not None else None,
         timeout=timeout, memory_limit_mb=memory_limit_mb, sandbox_user=sandbox_user,
         python=python, scratch=work, hide=(suite,),
+        cache_dir=cfg.default_cache_dir(confined),
     )
     plugin = GraderPlugin(ctx)
     ini = work / "pytest.ini"
@@ -179,11 +181,14 @@ def _grade(submission_path: str | os.PathLike[str], spec: AssignmentSpec, suite:
     if selected is not None:
         args += ["-m", " or ".join(selected)]
     sink = io.StringIO()
-    if quiet:
-        with contextlib.redirect_stdout(sink), contextlib.redirect_stderr(sink):
+    try:
+        if quiet:
+            with contextlib.redirect_stdout(sink), contextlib.redirect_stderr(sink):
+                code = _run_pytest(args, plugin)
+        else:
             code = _run_pytest(args, plugin)
-    else:
-        code = _run_pytest(args, plugin)
+    finally:
+        plugin.close_zygote()  # every worker and what it started is gone before the report
     plugin.mark_isolation()
     results = plugin.ordered_results()
     tasks = aggregate(spec, results, selected)

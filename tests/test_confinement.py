@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import sys
 import time
 from pathlib import Path
@@ -16,7 +17,7 @@ import pytest
 
 from autograder import runner
 from autograder.sandbox import Sandbox, isolation_available
-from autograder.sandbox.client import default_hidden_paths
+from autograder.sandbox.client import Zygote, default_hidden_paths
 
 TOY = Path(__file__).resolve().parent / "fixtures" / "toy"
 
@@ -216,3 +217,86 @@ def test_require_isolation_grades_nothing_when_unavailable(tmp_path: Path,
     assert data["extra_data"]["internal_error"] is True
     assert "isolation was required" in data["output"]
     assert len(data["tests"]) == 3
+
+
+# --------------------------------------------------------------------------- fork server
+
+STATE_LIB = '''
+import os, signal, time
+import numpy as np
+COUNT = [0]
+
+def bump():
+    COUNT[0] += 1
+    return COUNT[0]
+
+def draw():
+    return float(np.random.rand())
+
+def kill_parent():
+    os.kill(os.getppid(), signal.SIGKILL)
+    return os.getppid()
+
+def leave_daemon():
+    if os.fork() == 0:
+        os.setsid()
+        if os.fork() == 0:
+            time.sleep(120)
+        os._exit(0)
+    return 0
+
+def my_pid():
+    return os.getpid()
+'''
+
+
+@pytest.fixture
+def state_root(tmp_path: Path) -> Path:
+    root = tmp_path / "sub"
+    (root / "st").mkdir(parents=True)
+    (root / "st" / "__init__.py").write_text("")
+    (root / "st" / "code.py").write_text(STATE_LIB)
+    for p in (tmp_path, root, root / "st"):
+        os.chmod(p, 0o755)
+    return root
+
+
+@pytest.mark.parametrize("isolate", [None, False], ids=["default", "unconfined"])
+def test_forked_workers_share_no_state_and_get_their_own_seed(state_root: Path,
+                                                             isolate: bool | None) -> None:
+    with Zygote(state_root, "st", isolate=isolate) as z:
+        draws = []
+        for seed in (1, 2, 1):
+            with Sandbox(state_root, "st", seed=seed, zygote=z) as sb:
+                assert sb.lib.code.bump() == 1  # a fresh import in every worker
+                draws.append(sb.lib.code.draw())
+                assert sb.startup_s < 0.5
+        assert draws[0] == draws[2] != draws[1]
+        assert z.alive
+
+
+def test_a_worker_that_kills_its_fork_server_costs_only_its_test(state_root: Path,
+                                                                 tmp_path: Path) -> None:
+    from autograder.runner import grade
+
+    suite = tmp_path / "suite"
+    suite.mkdir()
+    (suite / "tasks.toml").write_text(
+        '[assignment]\nname = "st"\nlibrary = "st"\nrequired = ["st/code.py"]\n'
+        'timeout = 10\ntime_limit = 60\n'
+        '[tasks.bump]\ntitle = "bump"\npoints = 1\n'
+        '[tasks.killer]\ntitle = "killer"\npoints = 1\n')
+    (suite / "test_st.py").write_text(
+        "import pytest\n\n"
+        "@pytest.mark.killer\ndef test_killer(student):\n"
+        "    student.lib.code.kill_parent()\n    student.lib.code.leave_daemon()\n"
+        "    assert False, 'never passes'\n\n"
+        "@pytest.mark.bump\n@pytest.mark.parametrize('i', range(3))\n"
+        "def test_bump(student, i):\n    assert student.lib.code.bump() == 1\n")
+    course = tmp_path / "course"
+    (course / "source" / "st").mkdir(parents=True)
+    shutil.copytree(state_root / "st", course / "source" / "st" / "st")
+    report = grade(state_root, "st", suite_dir=suite, course_root=course)
+    scores = {t.id: t.score for t in report.tasks}
+    assert scores == {"bump": 1, "killer": 0}, [t.tests for t in report.tasks]
+    assert not report.internal_errors

@@ -270,8 +270,15 @@ def _private_fd(fd: int) -> int:
     return new
 
 
-def _seed_torch_on_import(seed: int) -> None:
-    """Seed torch, fix its threads and ask for deterministic algorithms, when imported."""
+_SEED = [0]  # the current process's seed; a forked worker sets its own before serving
+
+
+def _seed_torch_on_import() -> None:
+    """Seed torch (with ``_SEED``), fix its threads and ask for deterministic algorithms.
+
+    Installed as an import hook, so a submission that never imports torch
+    does not pay for it.
+    """
     import importlib.abc
     import importlib.machinery
 
@@ -289,7 +296,7 @@ def _seed_torch_on_import(seed: int) -> None:
             def exec_module(module: Any) -> None:
                 original(module)
                 try:
-                    module.manual_seed(seed)
+                    module.manual_seed(_SEED[0])
                     module.set_num_threads(1)
                     module.use_deterministic_algorithms(True, warn_only=True)
                 except Exception:  # pragma: no cover - a torch without these
@@ -304,8 +311,12 @@ def _seed_torch_on_import(seed: int) -> None:
 def main(argv: list[str]) -> int:
     """Set the process up (fds, output, jail, path, seeds) and serve requests."""
     cfg = json.loads(argv[1])
-    req_fd = _private_fd(int(cfg["req_fd"]))
-    resp_fd = _private_fd(int(cfg["resp_fd"]))
+    zygote = cfg.get("mode") == "zygote"
+    if zygote:
+        req_fd = resp_fd = _private_fd(int(cfg["ctrl_fd"]))
+    else:
+        req_fd = _private_fd(int(cfg["req_fd"]))
+        resp_fd = _private_fd(int(cfg["resp_fd"]))
     signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
     signal.signal(signal.SIGPIPE, signal.SIG_IGN)
     null = os.open(os.devnull, os.O_RDONLY)
@@ -328,18 +339,129 @@ def main(argv: list[str]) -> int:
             os.write(2, f"autograder: confinement failed: {info['error']}\n".encode())
             return 3
     _load_runtime()
+    sys.path[:] = [p for p in sys.path if p and os.path.abspath(p) != here]
+    sys.path.insert(0, cfg["root"])
+    _seed_torch_on_import()
+    if zygote:
+        return _zygote(req_fd, cfg, info)
+    _become_worker(int(cfg.get("seed", 0)), cfg.get("cwd") or os.getcwd())
+    Worker(req_fd, resp_fd, cfg["root"], cfg["library"], info).serve()
+    return 0
+
+
+def _become_worker(seed: int, cwd: str) -> None:
+    """The per-process part of the set-up: streams, seeds, working directory."""
     sys.stdin = open(os.devnull)  # noqa: SIM115
     sys.stdout = _CappedWriter(1, STDOUT_CAP)
     sys.stderr = _CappedWriter(2, STDOUT_CAP)
-    sys.path[:] = [p for p in sys.path if p and os.path.abspath(p) != here]
-    sys.path.insert(0, cfg["root"])
-    seed = int(cfg.get("seed", 0)) % (2**32)
+    seed %= 2**32
+    _SEED[0] = seed
     random.seed(seed)
     np.random.seed(seed)
-    _seed_torch_on_import(seed)
-    os.chdir(cfg.get("cwd") or os.getcwd())
-    Worker(req_fd, resp_fd, cfg["root"], cfg["library"], info).serve()
-    return 0
+    os.environ["HOME"] = os.environ["TMPDIR"] = cwd
+    os.chdir(cwd)
+
+
+def _zygote(ctrl_fd: int, cfg: dict[str, Any], info: dict[str, Any]) -> int:
+    """Fork a fresh worker per request (a fork server: numpy is already loaded).
+
+    Requests on the control socket (SOCK_SEQPACKET) carry three descriptors
+    (request pipe, response pipe, log file) and ``{"seed": N}``; the answer is
+    ``{"pid": P}``. When a worker exits the zygote sends ``{"exit": P,
+    "status": S}`` (``S`` as in ``Popen.returncode``) and removes its working
+    directory. The student's code never holds the control socket.
+    """
+    import shutil
+    import socket
+
+    try:
+        import ctypes
+
+        ctypes.CDLL(None).prctl(4, 0, 0, 0, 0)  # PR_SET_DUMPABLE 0: no ptrace by the same uid
+    except (OSError, AttributeError):  # pragma: no cover - not Linux
+        pass
+    sock = socket.socket(fileno=ctrl_fd)
+    sock.send(json.dumps({"ready": info}).encode())
+    wake_r, wake_w = os.pipe()
+    os.set_blocking(wake_w, False)
+    signal.signal(signal.SIGCHLD, lambda *_: None)
+    signal.set_wakeup_fd(wake_w)
+    base = cfg.get("cwd") or os.getcwd()
+    children: dict[int, str] = {}
+
+    def reap() -> None:
+        while children:
+            try:
+                pid, status = os.waitpid(-1, os.WNOHANG)
+            except ChildProcessError:
+                return
+            if pid == 0:
+                return
+            code = -os.WTERMSIG(status) if os.WIFSIGNALED(status) else os.WEXITSTATUS(status)
+            shutil.rmtree(children.pop(pid, ""), ignore_errors=True)
+            try:
+                sock.send(json.dumps({"exit": pid, "status": code}).encode())
+            except OSError:
+                return
+
+    while True:
+        try:
+            import select
+
+            ready, _, _ = select.select([sock, wake_r], [], [])
+        except InterruptedError:
+            continue
+        if wake_r in ready:
+            try:
+                os.read(wake_r, 4096)
+            except BlockingIOError:
+                pass
+            reap()
+        if sock not in ready:
+            continue
+        try:
+            msg, fds, _, _ = socket.recv_fds(sock, 65536, 3)
+        except OSError:
+            return 0
+        if not msg:
+            return 0  # the grader closed the socket
+        try:
+            req = json.loads(msg)
+            seed = int(req["seed"])
+        except (ValueError, KeyError, TypeError):
+            for fd in fds:
+                os.close(fd)
+            continue
+        cwd = os.path.join(base, f"w{len(children)}-{os.urandom(4).hex()}")
+        os.mkdir(cwd, 0o700)
+        pid = os.fork()
+        if pid == 0:  # the new worker
+            try:
+                sock.close()
+                signal.set_wakeup_fd(-1)
+                signal.signal(signal.SIGCHLD, signal.SIG_DFL)
+                os.close(wake_r)
+                os.close(wake_w)
+                os.setsid()
+                try:
+                    ctypes.CDLL(None).prctl(4, 1, 0, 0, 0)  # dumpable again
+                except (OSError, AttributeError, NameError):  # pragma: no cover
+                    pass
+                req_fd, resp_fd, log = (_private_fd(fd) for fd in fds)
+                os.dup2(log, 1)
+                os.dup2(log, 2)
+                os.close(log)
+                _become_worker(seed, cwd)
+                Worker(req_fd, resp_fd, cfg["root"], cfg["library"], info).serve()
+            finally:
+                os._exit(0)
+        children[pid] = cwd
+        for fd in fds:
+            os.close(fd)
+        try:
+            sock.send(json.dumps({"pid": pid}).encode())
+        except OSError:
+            return 0
 
 
 if __name__ == "__main__":

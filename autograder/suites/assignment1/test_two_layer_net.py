@@ -142,7 +142,7 @@ def test_two_layer_net_scores_loss_and_gradients(student, reference, rng, case):
 
 
 @pytest.mark.two_layer_net_loss
-def test_two_layer_net_solver_accuracy(student, reference, cifar, seed):
+def test_two_layer_net_solver_accuracy(student, reference, cifar, seed, reference_memo):
     X_train = cifar["X_train"][:TRAIN_ROWS]
     y_train = cifar["y_train"][:TRAIN_ROWS]
     X_val = cifar["X_val"][:VAL_ROWS]
@@ -158,15 +158,18 @@ def test_two_layer_net_solver_accuracy(student, reference, cifar, seed):
     }
     data = {"X_train": X_train, "y_train": y_train, "X_val": X_val, "y_val": y_val}
 
-    saved = np.random.get_state()
-    np.random.seed(seed % 2**32)  # the worker's global RNG starts from the same seed
-    try:
-        ref_net = _reference_net(reference, params, d, NET["hidden_dim"], c, NET["reg"])
-        ref_solver = reference.solver.Solver(ref_net, data, **SOLVER)
-        ref_solver.train()
-        ref_acc = float(ref_solver.check_accuracy(X_val, y_val))
-    finally:
-        np.random.set_state(saved)
+    def train_reference() -> dict:
+        saved = np.random.get_state()
+        np.random.seed(seed % 2**32)  # the worker's global RNG starts from the same seed
+        try:
+            ref_net = _reference_net(reference, params, d, NET["hidden_dim"], c, NET["reg"])
+            ref_solver = reference.solver.Solver(ref_net, data, **SOLVER)
+            ref_solver.train()
+            return {"acc": float(ref_solver.check_accuracy(X_val, y_val))}
+        finally:
+            np.random.set_state(saved)
+
+    ref_acc = reference_memo(train_reference, net=NET, solver=SOLVER, rows=TRAIN_ROWS)["acc"]
 
     net = _student_net(student, params, d, NET["hidden_dim"], c, NET["reg"])
     solver = student.lib.solver.Solver(net, student.put(data), **SOLVER)
