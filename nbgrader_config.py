@@ -7,11 +7,11 @@ modules through :mod:`coursegen.nbgrader_hooks` (solutions replaced by stubs).
 
 from pathlib import Path
 
-from nbgrader.converters import Autograde
+from nbgrader.converters import Autograde, GenerateFeedback
 from nbgrader.preprocessors import OverwriteCells
 
 from coursegen import nbgrader_hooks
-from coursegen.nbgrader_fixes import RestoreMissingCells
+from coursegen.nbgrader_fixes import HideHiddenTests, RestoreMissingCells
 
 c = get_config()  # noqa: F821 - injected by traitlets when nbgrader loads this file
 
@@ -35,4 +35,10 @@ c.Autograde.exclude_overwriting = {
 c.OverwriteCells.add_missing_cells = True
 c.Autograde.sanitize_preprocessors = [
     RestoreMissingCells if p is OverwriteCells else p for p in Autograde.class_traits()["sanitize_preprocessors"].default()
+]
+# Feedback must not show hidden tests: autograde executes the instructor's grade
+# cells, hidden tests included, and generate_feedback would render their source
+# and the tracebacks that quote it. HideHiddenTests removes both (it runs first).
+c.GenerateFeedback.preprocessors = [
+    HideHiddenTests, *GenerateFeedback.class_traits()["preprocessors"].default()
 ]

@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 import os
+import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED_DATA = REPO.parent / "shared" / "data"
+NBGRADER = [sys.executable, "-m", "nbgrader"]
 
 
 @pytest.fixture(scope="session")
@@ -39,3 +43,54 @@ def data_env(course_data_dir: Path) -> dict[str, str]:
     env = dict(os.environ)
     env["CVCOURSE_DATA_DIR"] = str(course_data_dir)
     return env
+
+
+def nbgrader_env(base: dict[str, str] | None = None) -> dict[str, str]:
+    """``base`` (default ``os.environ``) with this interpreter's bin first on PATH.
+
+    nbgrader runs ``alembic`` from PATH when it creates the gradebook.
+    """
+    env = dict(base if base is not None else os.environ)
+    env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"
+    return env
+
+
+class NbgraderCourse:
+    """A throwaway nbgrader course directory: ``source/`` and the config, nothing generated."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        shutil.copytree(REPO / "source", root / "source", ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
+        shutil.copy(REPO / "nbgrader_config.py", root / "nbgrader_config.py")
+
+    def nbgrader(
+        self, *args: str, env: dict[str, str] | None = None, timeout: float = 300, check: bool = False
+    ) -> subprocess.CompletedProcess:
+        """Run ``nbgrader ARGS`` in the course directory (output captured as text)."""
+        return subprocess.run(
+            [*NBGRADER, *args], cwd=self.root, capture_output=True, text=True, timeout=timeout,
+            env=nbgrader_env(env), check=check,
+        )
+
+    def generate(self, assignment: str) -> subprocess.CompletedProcess:
+        """``nbgrader generate_assignment ASSIGNMENT --force``: release/ and the gradebook."""
+        return self.nbgrader("generate_assignment", assignment, "--force")
+
+    def submit(self, assignment: str, student: str) -> Path:
+        """Submit the generated release of ``assignment`` as ``student``'s, writable.
+
+        Returns the submission folder ``submitted/<student>/<assignment>``. No
+        gradebook step is needed: generation registers the assignment and
+        autograde the student (``Autograde.create_student``).
+        """
+        submitted = self.root / "submitted" / student / assignment
+        shutil.copytree(self.root / "release" / assignment, submitted)
+        for path in [submitted, *submitted.rglob("*")]:
+            path.chmod(0o755 if path.is_dir() else 0o644)
+        return submitted
+
+
+@pytest.fixture
+def nbgrader_course(tmp_path: Path) -> NbgraderCourse:
+    """A fresh :class:`NbgraderCourse` in the test's temporary directory."""
+    return NbgraderCourse(tmp_path)

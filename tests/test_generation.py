@@ -4,13 +4,12 @@ from __future__ import annotations
 
 import filecmp
 import json
-import os
 import re
-import shutil
 import subprocess
 import sys
 import tomllib
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import nbformat
 import pytest
@@ -19,8 +18,10 @@ from hypothesis import strategies as st
 
 from coursegen.modules import MarkerError, find_regions, module_files, transform_source
 
+if TYPE_CHECKING:
+    from conftest import NbgraderCourse
+
 REPO = Path(__file__).resolve().parents[1]
-NBGRADER = [sys.executable, "-m", "nbgrader"]
 ASSIGNMENTS = sorted(p.name for p in (REPO / "source").iterdir() if p.is_dir())
 
 
@@ -229,31 +230,6 @@ def test_released_stubs_compile_and_name_their_task(assignment: str) -> None:
         assert named == tasks, f"stubs name {sorted(named)}, tasks.toml declares {sorted(tasks)}"
 
 
-def _copy_course(dest: Path) -> Path:
-    """A throwaway course directory: source/ and the nbgrader config, nothing generated."""
-    shutil.copytree(REPO / "source", dest / "source", ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
-    shutil.copy(REPO / "nbgrader_config.py", dest / "nbgrader_config.py")
-    return dest
-
-
-def _env(extra: dict[str, str] | None = None) -> dict[str, str]:
-    """The environment with this interpreter's bin first (nbgrader runs alembic from PATH)."""
-    env = dict(extra or os.environ)
-    env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"
-    return env
-
-
-def _generate(course: Path, assignment: str) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [*NBGRADER, "generate_assignment", assignment, "--force"],
-        cwd=course,
-        capture_output=True,
-        text=True,
-        timeout=300,
-        env=_env(),
-    )
-
-
 def _diff_trees(a: Path, b: Path) -> list[str]:
     problems: list[str] = []
     cmp = filecmp.dircmp(a, b, ignore=["__pycache__", ".ipynb_checkpoints"])
@@ -272,36 +248,35 @@ def _diff_trees(a: Path, b: Path) -> list[str]:
 
 @pytest.mark.slow
 @pytest.mark.parametrize("assignment", ASSIGNMENTS)
-def test_committed_release_is_up_to_date(assignment: str, tmp_path: Path) -> None:
-    course = _copy_course(tmp_path)
-    proc = _generate(course, assignment)
+def test_committed_release_is_up_to_date(assignment: str, nbgrader_course: NbgraderCourse) -> None:
+    proc = nbgrader_course.generate(assignment)
     assert proc.returncode == 0, proc.stderr[-3000:]
-    problems = _diff_trees(course / "release" / assignment, REPO / "release" / assignment)
+    problems = _diff_trees(nbgrader_course.root / "release" / assignment, REPO / "release" / assignment)
     assert not problems, "release/ is out of date, run `make release` and commit:\n" + "\n".join(problems)
 
 
 @pytest.mark.slow
-def test_malformed_module_marker_fails_generation_and_leaves_no_release(tmp_path: Path) -> None:
+def test_malformed_module_marker_fails_generation_and_leaves_no_release(nbgrader_course: NbgraderCourse) -> None:
     assignment = ASSIGNMENTS[0]
-    course = _copy_course(tmp_path)
+    course = nbgrader_course.root
     victim = module_files(course / "source" / assignment)[-1]
     victim.write_text(victim.read_text() + "\n\ndef broken():\n    ### BEGIN SOLUTION oops\n    return 1\n")
-    proc = _generate(course, assignment)
+    proc = nbgrader_course.generate(assignment)
     assert proc.returncode != 0, "generation succeeded despite an unclosed marker"
     assert "never closed" in proc.stderr and victim.name in proc.stderr, proc.stderr[-2000:]
     assert not (course / "release" / assignment).exists(), "a partial release was left behind"
 
 
 @pytest.mark.slow
-def test_malformed_notebook_marker_fails_generation_and_leaves_no_release(tmp_path: Path) -> None:
+def test_malformed_notebook_marker_fails_generation_and_leaves_no_release(nbgrader_course: NbgraderCourse) -> None:
     assignment = ASSIGNMENTS[0]
-    course = _copy_course(tmp_path)
+    course = nbgrader_course.root
     nb_path = sorted((course / "source" / assignment).glob("*.ipynb"))[0]
     nb = nbformat.read(nb_path, as_version=4)
     cell = next(c for c in nb.cells if c.cell_type == "code" and "### BEGIN SOLUTION" in c.source)
     cell.source = cell.source.replace("### END SOLUTION", "")
     nbformat.write(nb, nb_path)
-    proc = _generate(course, assignment)
+    proc = nbgrader_course.generate(assignment)
     assert proc.returncode != 0, "generation succeeded despite an unclosed notebook marker"
     assert not (course / "release" / assignment).exists(), "a partial release was left behind"
 
@@ -325,33 +300,26 @@ def test_autograde_config_keeps_student_modules_and_restores_cells() -> None:
 
 
 @pytest.mark.slow
-def test_nbgrader_autograde_grades_the_students_modules(tmp_path: Path, data_env: dict[str, str]) -> None:
+def test_nbgrader_autograde_grades_the_students_modules(
+    nbgrader_course: NbgraderCourse, data_env: dict[str, str]
+) -> None:
     """A wrong module survives autograde (not replaced) and a deleted test cell comes back."""
     assignment = "assignment1"
-    course = _copy_course(tmp_path)
-    proc = _generate(course, assignment)
+    course = nbgrader_course.root
+    proc = nbgrader_course.generate(assignment)
     assert proc.returncode == 0, proc.stderr[-3000:]
-    subprocess.run([*NBGRADER, "db", "assignment", "add", assignment], cwd=course, check=True,
-                   capture_output=True, env=_env())
-    subprocess.run([*NBGRADER, "db", "student", "add", "alice"], cwd=course, check=True, capture_output=True, env=_env())
-    submitted = course / "submitted" / "alice" / assignment
-    shutil.copytree(course / "release" / assignment, submitted)
+    submitted = nbgrader_course.submit(assignment, "alice")
     layers = submitted / "cs231n" / "layers.py"
-    layers.chmod(0o644)
     marker = "# alice's own layers.py\n"
     layers.write_text(marker + layers.read_text())
     knn = submitted / "knn.ipynb"
-    knn.chmod(0o644)
     nb = nbformat.read(knn, as_version=4)
     graded = [c for c in nb.cells if c.metadata.get("nbgrader", {}).get("grade")]
     assert graded, "knn.ipynb has no autograded check cell"
     removed_id = graded[0].metadata["nbgrader"]["grade_id"]
     nb.cells = [c for c in nb.cells if c is not graded[0]]
     nbformat.write(nb, knn)
-    proc = subprocess.run(
-        [*NBGRADER, "autograde", assignment, "--student", "alice", "--force"],
-        cwd=course, capture_output=True, text=True, timeout=900, env=_env(data_env),
-    )
+    proc = nbgrader_course.nbgrader("autograde", assignment, "--student", "alice", "--force", env=data_env, timeout=900)
     assert proc.returncode == 0, proc.stderr[-3000:]
     out = course / "autograded" / "alice" / assignment
     assert (out / "cs231n" / "layers.py").read_text().startswith(marker), "autograde replaced the student's module"
