@@ -247,6 +247,17 @@ def leave_daemon():
 
 def my_pid():
     return os.getpid()
+
+def grader_modules():
+    import sys
+    return sorted(m for m in sys.modules if m.split(".")[0] in ("autograder", "coursegen"))
+
+def read(path):
+    try:
+        with open(path) as fh:
+            return fh.read()
+    except OSError as exc:
+        return "error:" + type(exc).__name__
 '''
 
 
@@ -300,3 +311,27 @@ def test_a_worker_that_kills_its_fork_server_costs_only_its_test(state_root: Pat
     scores = {t.id: t.score for t in report.tasks}
     assert scores == {"bump": 1, "killer": 0}, [t.tests for t in report.tasks]
     assert not report.internal_errors
+
+
+@pytest.mark.parametrize("forked", [False, True], ids=["fresh", "forked"])
+def test_workers_never_import_the_grader(state_root: Path, forked: bool) -> None:
+    if forked:
+        with Zygote(state_root, "st") as z, Sandbox(state_root, "st", zygote=z) as sb:
+            assert sb.lib.code.grader_modules() == []
+    else:
+        with Sandbox(state_root, "st") as sb:
+            assert sb.lib.code.grader_modules() == []
+
+
+def test_a_hidden_folder_inside_a_kept_one_stays_hidden(state_root: Path, tmp_path: Path) -> None:
+    _needs_isolation()
+    venv = tmp_path / "venv"
+    suites = venv / "site-packages" / "grader" / "suites"
+    suites.mkdir(parents=True)
+    (suites / "test_hidden.py").write_text("EXPECTED = 42\n")
+    (venv / "site-packages" / "ok.txt").write_text("fine\n")
+    for p in (tmp_path, venv, venv / "site-packages", venv / "site-packages" / "grader", suites):
+        os.chmod(p, 0o755)
+    with Sandbox(state_root, "st", keep=[venv], hide=[tmp_path, suites]) as sb:
+        assert sb.lib.code.read(str(venv / "site-packages" / "ok.txt")) == "fine\n"
+        assert sb.lib.code.read(str(suites / "test_hidden.py")).startswith("error:")

@@ -157,6 +157,8 @@ class _Jail:
         self.masked.append(path)
 
     def _hide_except(self, root: str, keep: list[str]) -> None:
+        if not os.path.lexists(root):
+            return  # already hidden by an outer mask or a cover
         inside = [k for k in keep if _under(k, root)]
         if root in inside:
             return
@@ -220,10 +222,9 @@ class _Jail:
         covers = [c for c in covers if not any(c != o and _under(c, o) for o in covers)]
         for c in sorted(covers):
             self._cover(c, needed + [self.stage])
-        hide = [h for h in self.hide if not any(h != o and _under(h, o) for o in self.hide)]
-        for h in hide:
-            if any(_under(h, c) for c in covers):
-                continue  # already empty but for the needed paths
+        # outer roots first; a root nested in a kept path (a grader installed in
+        # the kept site-packages) is masked on its own
+        for h in sorted(self.hide, key=lambda p: (p.count("/"), p)):
             self._hide_except(h, needed + [self.stage])
         for t in TMP_DIRS:
             if os.path.isdir(t) and not os.path.islink(t):

@@ -42,10 +42,7 @@ protocol: Any = None
 
 def _load_runtime() -> None:
     global np, protocol
-    try:  # the copy placed next to the worker by the grader
-        import _autograder_protocol as proto  # type: ignore[import-not-found]
-    except ImportError:  # running from the source tree
-        from autograder.sandbox import protocol as proto  # type: ignore[no-redef]
+    import _autograder_protocol as proto  # type: ignore[import-not-found]  # copied here
     import numpy
 
     # numpy submodules that load lazily: import them now.
@@ -327,13 +324,14 @@ def main(argv: list[str]) -> int:
     os.dup2(log, 2)
     os.close(log)
     here = os.path.dirname(os.path.abspath(__file__))
+    # ``python -I`` leaves the script's folder off sys.path: put it first for
+    # the two copies placed there (jail, protocol), so nothing but the standard
+    # library is imported before confinement; it is removed again below.
+    sys.path.insert(0, here)
     info: dict[str, Any] = {"isolated": False, "uid": os.getuid(), "network": True,
                             "error": "no confinement was asked for", "masked": []}
     if cfg.get("jail") is not None:
-        try:
-            import _autograder_jail as jail  # type: ignore[import-not-found]
-        except ImportError:  # running from the source tree
-            from autograder.sandbox import jail  # type: ignore[no-redef]
+        import _autograder_jail as jail  # type: ignore[import-not-found]  # copied here
         info = jail.enter(cfg["jail"])
         if not info["isolated"] and cfg["jail"].get("required"):
             os.write(2, f"autograder: confinement failed: {info['error']}\n".encode())
