@@ -47,7 +47,7 @@ def _skip(parts: tuple[str, ...]) -> bool:
         parts[-1] in (".DS_Store", "__MACOSX") or parts[-1].endswith((".pyc", ".pyo"))
 
 
-def _copy_directory(src: Path, dest: Path, notes: list[str]) -> None:
+def _copy_directory(src: Path, dest: Path, notes: list[str], links: set[str]) -> None:
     count = 0
     total = 0
     for dirpath, dirnames, filenames in os.walk(src, followlinks=False):
@@ -58,6 +58,7 @@ def _copy_directory(src: Path, dest: Path, notes: list[str]) -> None:
                 continue
             if os.path.islink(os.path.join(dirpath, d)):
                 notes.append(f"ignored the symbolic link {rel_dir / d}")
+                links.add((rel_dir / d).as_posix())
                 continue
             keep.append(d)
         dirnames[:] = keep
@@ -70,6 +71,7 @@ def _copy_directory(src: Path, dest: Path, notes: list[str]) -> None:
             st = os.lstat(full)
             if stat.S_ISLNK(st.st_mode):
                 notes.append(f"ignored the symbolic link {rel}")
+                links.add(rel.as_posix())
                 continue
             if not stat.S_ISREG(st.st_mode):
                 continue
@@ -106,6 +108,11 @@ def _extract_zip(src: Path, dest: Path, notes: list[str]) -> None:
         raise SubmissionProblem(f"the submission is not a valid zip file ({exc})") from None
     with zf:
         infos = zf.infolist()
+        if not any(not i.is_dir() for i in infos):
+            raise SubmissionProblem(
+                "the zip file is empty (it holds no files); zip the assignment folder with "
+                "its files in it"
+            )
         if len(infos) > MAX_FILES:
             raise SubmissionProblem(f"the zip file has more than {MAX_FILES} members")
         plan = []
@@ -163,10 +170,15 @@ def _find_root(base: Path, library: str, notes: list[str]) -> Path:
     if found and (len(found) == 1 or len(found[0].parts) < len(found[1].parts)):
         notes.append(f"found the {library}/ package in {found[0].relative_to(base)}/")
         return found[0]
-    raise SubmissionProblem(
-        f"could not find the {library}/ package folder in the submission; submit the "
-        f"assignment folder (or a zip of it) with {library}/ at its top level"
-    )
+    message = (f"could not find the {library}/ package folder in the submission; submit the "
+               f"assignment folder (or a zip of it) with {library}/ at its top level")
+    notebooks = sorted(str(p.relative_to(base)) for p in base.rglob("*.ipynb")
+                       if not _skip(p.relative_to(base).parts))
+    if notebooks:
+        shown = ", ".join(notebooks[:5]) + (", ..." if len(notebooks) > 5 else "")
+        message += (f" (found the notebook(s) {shown}, but the grader imports your code "
+                    f"from {library}/, it does not run notebooks)")
+    raise SubmissionProblem(message)
 
 
 def _make_readable(root: Path) -> None:
@@ -192,12 +204,19 @@ def prepare_submission(path: str | os.PathLike[str], dest_dir: str | os.PathLike
     if any(dest.iterdir()):
         raise ValueError(f"{dest} is not empty")
     notes: list[str] = []
+    links: set[str] = set()
     if src.is_dir():
         kind = "directory"
-        _copy_directory(src, dest, notes)
+        _copy_directory(src, dest, notes, links)
     elif src.is_file():
         kind = "zip"
         if not zipfile.is_zipfile(src):
+            if src.suffix.lower() == ".ipynb":
+                raise SubmissionProblem(
+                    f"{src.name} is a notebook: the grader imports your code from "
+                    f"{spec.library}/, so submit the assignment folder (or a zip of it) with "
+                    f"{spec.library}/ at its top level"
+                )
             raise SubmissionProblem(f"{src.name} is not a zip file or a directory")
         _extract_zip(src, dest, notes)
     else:
@@ -206,7 +225,17 @@ def prepare_submission(path: str | os.PathLike[str], dest_dir: str | os.PathLike
     root = _find_root(dest, spec.library, notes)
     missing = [r for r in spec.required if not (root / r).is_file()]
     if missing:
+        hints = []
+        for r in missing:
+            if (root / r).relative_to(dest).as_posix() in links:
+                hints.append(f"{r} is a symbolic link, which the grader does not follow: "
+                             "submit the file itself")
+            notebook = (root / r).with_suffix(".ipynb")
+            if r.endswith(".py") and notebook.is_file():
+                hints.append(f"found {notebook.relative_to(root)} instead: submit the module "
+                             f"{r}, not a notebook")
         raise SubmissionProblem(
             "required files are missing from the submission: " + ", ".join(missing)
+            + (f" ({'; '.join(hints)})" if hints else "")
         )
     return Submission(root=root, original=src, kind=kind, notes=notes)

@@ -108,8 +108,12 @@ _GRADER_DIR = Path(__file__).resolve().parents[1]  # the autograder package
 
 
 def default_hidden_paths() -> list[str]:
-    """Paths hidden from every worker: the grader package and Gradescope's root."""
+    """Paths hidden from every worker: the grader package, the checkout it lives in
+    (a repository holding ``source/`` or ``.git``: the course), and Gradescope's root."""
     paths = [str(_GRADER_DIR)]
+    checkout = _GRADER_DIR.parent
+    if (checkout / "source").is_dir() or (checkout / ".git").exists():
+        paths.append(str(checkout))
     if os.path.isdir("/autograder"):
         paths.append("/autograder")
     return paths

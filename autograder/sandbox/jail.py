@@ -6,19 +6,19 @@ single-threaded. In order, it:
 
 1. unshares a private mount namespace and a network namespace (only a
    loopback interface, down: no network);
-2. *covers* every directory that the sandbox user could not traverse on the
-   way to a path it needs (a ``0700`` home holding the interpreter, such as
-   ``/root/.pyenv``) with an empty tmpfs, and bind-mounts back only the needed
-   paths, so the rest of that directory (the grader's home) stays invisible;
+2. *covers* with an empty, read-only tmpfs, binding back only the paths the
+   worker needs: root's home, every directory that the sandbox user could not
+   traverse on the way to a needed path (a ``0700`` home holding the
+   interpreter, such as ``/root/.pyenv``), and the shared temporary folders
+   (``/tmp``, ``/var/tmp``, ``/dev/shm``), which then show only the
+   submission copy and the worker's own scratch;
 3. *hides* everything under the plan's ``hide`` roots except the ``keep``
    paths: each other entry is shadowed by an empty, unreadable, read-only
    tmpfs (directories) or an empty root-only file (files). The grader hides
    the course root (the reference under ``source/``, the hidden suites, the
    git history, the gradebook), the installed grader package and the
    world-writable temporary directories;
-4. makes the temporary directories read-only in the namespace, except the
-   worker's own writable directory, so the worker cannot leave files for other
-   processes;
+4. re-binds the worker's own scratch directory writable (nothing else is);
 5. sets ``PR_SET_NO_NEW_PRIVS`` (no setuid binaries), drops every group and
    switches to the sandbox uid (by default a uid of its own,
    ``UID_BASE + pid``, so that limits and clean-up apply to exactly this
@@ -177,31 +177,29 @@ class _Jail:
             self._mask(path)
 
     def _cover(self, root: str, keep: list[str]) -> None:
-        """Empty tmpfs over ``root`` with only the ``keep`` paths bound back."""
-        inside = [k for k in keep if _under(k, root) and k != root]
-        staged = []
-        for k in inside:
-            self.stage_n += 1
-            spot = os.path.join(self.stage, f"s{self.stage_n}")
-            if os.path.isdir(k):
-                os.mkdir(spot)
-            else:
-                open(spot, "w").close()  # noqa: SIM115
-            self.m.mount(k, spot, None, MS_BIND | MS_REC)
-            staged.append((k, spot))
-        mode = "0755" if inside else "000"
-        self.m.mount("tmpfs", root, "tmpfs", MS_NOSUID | MS_NODEV, f"mode={mode},size=64k")
-        for k, spot in staged:
-            rel = os.path.relpath(k, root)
-            target = os.path.join(root, rel)
-            parent = os.path.dirname(target)
-            os.makedirs(parent, mode=0o755, exist_ok=True)
-            if os.path.isdir(spot):
-                os.makedirs(target, mode=0o755, exist_ok=True)
-            elif not os.path.exists(target):
-                open(target, "w").close()  # noqa: SIM115
-            self.m.mount(spot, target, None, MS_BIND | MS_REC)
-            self.m.umount(spot)
+        """Empty tmpfs over ``root`` with only the ``keep`` paths bound back.
+
+        The kept paths are held by ``O_PATH`` descriptors across the mount and
+        bound back through ``/proc/self/fd``, so no staging directory outside
+        ``root`` is needed (``/tmp`` itself can be covered).
+        """
+        inside = sorted(k for k in keep if _under(k, root) and k != root)
+        inside = [k for k in inside if not any(k != o and _under(k, o) for o in inside)]
+        held = [(k, os.open(k, os.O_PATH | os.O_CLOEXEC)) for k in inside]
+        try:
+            mode = "0755" if inside else "000"
+            self.m.mount("tmpfs", root, "tmpfs", MS_NOSUID | MS_NODEV, f"mode={mode},size=64k")
+            for k, fd in held:
+                target = os.path.join(root, os.path.relpath(k, root))
+                os.makedirs(os.path.dirname(target), mode=0o755, exist_ok=True)
+                if stat.S_ISDIR(os.fstat(fd).st_mode):
+                    os.makedirs(target, mode=0o755, exist_ok=True)
+                elif not os.path.exists(target):
+                    open(target, "w").close()  # noqa: SIM115
+                self.m.mount(f"/proc/self/fd/{fd}", target, None, MS_BIND | MS_REC)
+        finally:
+            for _, fd in held:
+                os.close(fd)
         self.m.mount(None, root, None, MS_REMOUNT | MS_RDONLY | MS_NOSUID | MS_NODEV)
         self.masked.append(root)
 
@@ -219,6 +217,9 @@ class _Jail:
             anc = _untraversable_ancestor(k)
             if anc is not None and not any(_under(anc, c) for c in covers):
                 covers.append(anc)
+        for t in TMP_DIRS:  # shared temporary folders: only the worker's own files
+            if os.path.isdir(t) and not os.path.islink(t) and t not in covers:
+                covers.append(os.path.realpath(t))
         covers = [c for c in covers if not any(c != o and _under(c, o) for o in covers)]
         for c in sorted(covers):
             self._cover(c, needed + [self.stage])
@@ -226,11 +227,6 @@ class _Jail:
         # the kept site-packages) is masked on its own
         for h in sorted(self.hide, key=lambda p: (p.count("/"), p)):
             self._hide_except(h, needed + [self.stage])
-        for t in TMP_DIRS:
-            if os.path.isdir(t) and not os.path.islink(t):
-                self.m.mount(t, t, None, MS_BIND | MS_REC)
-                self.m.mount(None, t, None, MS_REMOUNT | MS_BIND | MS_RDONLY | MS_NOSUID
-                             | MS_NODEV)
         for w in self.writable:
             self.m.mount(w, w, None, MS_BIND)
             self.m.mount(None, w, None, MS_REMOUNT | MS_BIND | MS_NOSUID | MS_NODEV)

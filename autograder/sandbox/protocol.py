@@ -346,21 +346,28 @@ def _wait(fd: int, events: int, timeout_s: float) -> bool:
     return bool(poller.poll(max(0, int(timeout_s * 1000) + 1)))
 
 
+_GROW = 1 << 20  # buffers grow with the data that has arrived, never to an announced size
+
+
 def _read_exact(fd: int, n: int, deadline: float | None) -> bytearray:
-    out = bytearray(n)
-    view = memoryview(out)
+    """Read exactly ``n`` bytes. Memory follows what arrives, not what was announced:
+    a peer that announces a huge buffer and sends nothing costs at most 1 MB."""
+    out = bytearray(min(n, _GROW))
     got = 0
     while got < n:
+        if got == len(out):
+            out += bytes(min(n - got, max(len(out), _GROW)))  # at most doubles
         if deadline is not None:
             remaining = deadline - time.monotonic()
             if remaining <= 0:
                 raise Deadline()
             if not _wait(fd, select.POLLIN, remaining):
                 raise Deadline()
-        try:
-            k = os.readv(fd, [view[got:]])
-        except InterruptedError:
-            continue
+        with memoryview(out) as view:
+            try:
+                k = os.readv(fd, [view[got:]])
+            except InterruptedError:
+                continue
         if k == 0:
             raise ChannelClosed("end of file")
         got += k
