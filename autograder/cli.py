@@ -69,6 +69,12 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--suite-dir", default=None,
                    help="use this suite directory instead of the installed one (for testing)")
     _add_classroom_parser(sub)
+    from autograder.gradescope import add_build_parser
+
+    add_build_parser(sub)
+    from autograder import batch_cli
+
+    batch_cli.add_parser(sub)
     return p
 
 
@@ -118,8 +124,16 @@ def main(argv: list[str] | None = None) -> int:
     """Entry point of the ``autograder`` command; returns the exit code."""
     try:
         args = build_parser().parse_args(argv)
+        if args.command == "grade-all":
+            from autograder import batch_cli
+
+            return batch_cli.run(args)
         if args.command == "classroom-fetch":
             return _classroom_fetch(args)
+        if args.command == "build":
+            from autograder.gradescope import build_command
+
+            return build_command(args)
         suite, spec = _spec(args.assignment, args.suite_dir)
         if args.command == "tasks":
             for task in spec.tasks.values():

@@ -161,6 +161,8 @@ class GraderPlugin:
         self._zygote: Zygote | None = None
         self._zygote_failures = 0
         self.data_fingerprint = "no data"
+        self.student_s = 0.0  # time spent waiting on workers (student code)
+        self.workers_s = 0.0  # time spent starting and stopping workers
         self._reference_fingerprint: str | None = None
 
     # -- reference results ------------------------------------------------------
@@ -379,6 +381,8 @@ def student(request: pytest.FixtureRequest, seed: int) -> Iterator[Sandbox]:
         yield sandbox
     finally:
         sandbox.close()
+        plugin.student_s += sandbox.busy_s
+        plugin.workers_s += sandbox.startup_s + sandbox.close_s
 
 @pytest.fixture(scope="session")
 def reference(request: pytest.FixtureRequest) -> types.ModuleType:

@@ -59,6 +59,8 @@ class Report:
     submission_problem: str | None = None
     internal_errors: list[str] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
+    student_seconds: float = 0.0  # waiting on the student's code (worker calls)
+    worker_seconds: float = 0.0  # starting and stopping workers
 
     def summary(self) -> str:
         """The report's top-level text (Gradescope's ``output``)."""
@@ -120,6 +122,9 @@ def gradescope_results(report: Report) -> dict[str, Any]:
             "seed": report.seed,
             "data_source": report.data_source,
             "isolated": report.isolated,
+            "timing": {"total_s": round(report.execution_time, 3),
+                       "student_code_s": round(report.student_seconds, 3),
+                       "workers_s": round(report.worker_seconds, 3)},
             "internal_error": bool(report.internal_errors
                                    or any(t.internal_error for t in report.tasks)),
         },

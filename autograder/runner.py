@@ -175,7 +175,7 @@ def _grade(submission_path: str | os.PathLike[str], spec: AssignmentSpec, suite:
     args = [
         str(suite), "-c", str(ini), "--rootdir", str(suite), "--confcutdir", str(suite),
         "-p", "no:cacheprovider", "-p", "no:randomly", "--strict-markers",
-        "--import-mode=importlib", "--assert=plain", "-q", "--no-header",
+        "--import-mode=importlib", "--assert=plain", "-q", "--no-header", "--tb=no",
         "-o", "console_output_style=classic", "-W", "ignore::pytest.PytestAssertRewriteWarning",
     ]
     if selected is not None:
@@ -201,6 +201,7 @@ def _grade(submission_path: str | os.PathLike[str], spec: AssignmentSpec, suite:
         assignment=spec.name, tasks=tasks, seed=seed, score=score, max_score=spec.max_score,
         data_source=plugin.data_source, isolated=bool(plugin.isolated),
         isolation_note=plugin.isolation_note, internal_errors=internal, notes=notes,
+        student_seconds=plugin.student_s, worker_seconds=plugin.workers_s,
     )
 
 

@@ -306,6 +306,8 @@ class Sandbox:
         self.isolation_note = "worker not started"
         self.lib = RemotePath(self, {"path": ""})
         self.startup_s = 0.0
+        self.busy_s = 0.0  # seconds spent waiting on the worker (student code and transfers)
+        self.close_s = 0.0
         self.log_path: Path | None = None
         self._proc: subprocess.Popen[bytes] | None = None
         self._req_fd: int | None = None
@@ -381,6 +383,13 @@ class Sandbox:
 
     def close(self) -> None:
         """Kill the worker's process group (and leftovers of the sandbox user)."""
+        t0 = time.perf_counter()
+        try:
+            self._close()
+        finally:
+            self.close_s += time.perf_counter() - t0
+
+    def _close(self) -> None:
         proc = self._proc
         if proc is not None:
             self._kill_group()
@@ -479,6 +488,13 @@ class Sandbox:
         return WorkerDied(reason)
 
     def _request(self, msg: dict[str, Any], timeout: float | None = None) -> Any:
+        t0 = time.perf_counter()
+        try:
+            return self._request_timed(msg, timeout)
+        finally:
+            self.busy_s += time.perf_counter() - t0
+
+    def _request_timed(self, msg: dict[str, Any], timeout: float | None) -> Any:
         if self._dead is not None:
             raise WorkerDied(self._dead)
         if self._proc is None or self._req_fd is None or self._resp_fd is None:
