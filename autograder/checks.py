@@ -7,16 +7,24 @@ student's and the expected value, the error and the tolerance.
 
 from __future__ import annotations
 
+import math
 import time
+from collections import deque
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
 __all__ = [
+    "HOPELESS",
+    "SPEEDUPS",
+    "Speedup",
     "assert_close",
     "assert_faster",
     "assert_gradient",
+    "assert_speedup",
+    "measure_speedup",
     "numerical_gradient",
     "rel_error",
     "time_call",
@@ -174,15 +182,21 @@ def assert_gradient(analytic: Any, f: Callable[[np.ndarray], Any], x: np.ndarray
 
 
 def time_call(fn: Callable[..., Any], *args: Any, repeat: int = 5, warmup: int = 1,
-              **kw: Any) -> float:
-    """Best (minimum) wall time in seconds of ``fn(*args, **kw)`` in the grader process."""
+              clock: Callable[[], float] = time.perf_counter, **kw: Any) -> float:
+    """Best (minimum) time in seconds of ``fn(*args, **kw)`` in the grader process.
+
+    ``clock`` defaults to wall time (``time.perf_counter``). Speed tests time
+    the reference's long loops with ``time.thread_time`` (CPU time of this
+    thread): another process taking the core for a while then does not make
+    the reference look slower, and so a loop implementation look faster.
+    """
     for _ in range(max(0, warmup)):
         fn(*args, **kw)
     best = float("inf")
     for _ in range(max(1, repeat)):
-        t0 = time.perf_counter()
+        t0 = clock()
         fn(*args, **kw)
-        best = min(best, time.perf_counter() - t0)
+        best = min(best, clock() - t0)
     return best
 
 
@@ -195,4 +209,104 @@ def assert_faster(student_s: float, reference_s: float, *, at_least: float, name
         f"{name}: too slow: your code took {student_s * 1e3:.3g} ms, the reference loop "
         f"version {reference_s * 1e3:.3g} ms, a speed-up of {ratio:.3g}x; at least "
         f"{at_least:g}x is required"
+    )
+
+
+@dataclass(frozen=True)
+class Speedup:
+    """One student-vs-reference speed comparison (times in seconds, best of each side)."""
+
+    name: str
+    student_s: float
+    reference_s: float
+    at_least: float
+    seed: int | None = None
+    student_times: tuple[float, ...] = ()
+    reference_times: tuple[float, ...] = ()
+
+    @property
+    def ratio(self) -> float:
+        """How many times faster the student's code is than the reference (best vs best)."""
+        return self.reference_s / self.student_s if self.student_s > 0 else math.inf
+
+    @property
+    def passed(self) -> bool:
+        return self.ratio >= self.at_least
+
+
+#: :func:`assert_speedup` stops timing after a round whose speed-up is below
+#: ``at_least / HOPELESS``.
+HOPELESS = 4.0
+
+#: Every comparison :func:`assert_speedup` made in this process, newest last.
+#: Read by ``benchmarks/perf_stability.py``, which grades in-process, to report
+#: the measured ratios of passing tests too; the grader itself never reads it.
+SPEEDUPS: deque[Speedup] = deque(maxlen=1000)
+
+
+def _as_times(value: Any) -> list[float]:
+    """Seconds from a timing round: a ``Timing`` (its ``.times``), a float, or floats."""
+    times = getattr(value, "times", value)
+    out = [float(times)] if isinstance(times, (int, float)) else [float(t) for t in times]
+    if not out or not all(math.isfinite(t) and t >= 0 for t in out):
+        raise ValueError(f"a timing round returned no valid times: {value!r}")
+    return out
+
+
+def measure_speedup(student_round: Callable[[], Any], reference_round: Callable[[], Any], *,
+                    rounds: int = 3, stop_below: float | None = None
+                    ) -> tuple[list[float], list[float]]:
+    """Time both sides in ``rounds`` interleaved rounds; return (student times, reference times).
+
+    Each round calls ``student_round()`` (e.g. ``student.timeit(...)``, which
+    warms up and repeats) and ``reference_round()`` (e.g. :func:`time_call`),
+    alternating which goes first, so a slow spell of the machine (another
+    process on the other core, a frequency change) hits both sides alike
+    instead of one side's whole measurement. Compare the minimum of each list:
+    noise only ever adds time. With ``stop_below``, the rounds stop early once
+    the best-vs-best speed-up is below it (a hopelessly slow student's code is
+    not timed again and again).
+    """
+    student: list[float] = []
+    reference: list[float] = []
+    for i in range(max(1, rounds)):
+        if i % 2 == 0:
+            student += _as_times(student_round())
+            reference += _as_times(reference_round())
+        else:
+            reference += _as_times(reference_round())
+            student += _as_times(student_round())
+        if stop_below is not None and min(reference) < stop_below * min(student):
+            break
+    return student, reference
+
+
+def assert_speedup(student_round: Callable[[], Any], reference_round: Callable[[], Any], *,
+                   at_least: float, name: str, seed: int | None = None, rounds: int = 3,
+                   inputs: str = "", reference_label: str = "the reference",
+                   hint: str = "") -> Speedup:
+    """Assert the student's code is at least ``at_least`` times faster than the reference.
+
+    Both sides are timed in the same run, on the same machine, in interleaved
+    rounds (:func:`measure_speedup`); the best student time is compared with
+    the best reference time. Rounds stop early when the speed-up is below
+    ``at_least / HOPELESS`` (noise cannot account for that much). The
+    comparison is appended to :data:`SPEEDUPS`. A failure message gives both
+    times, the ratio, the threshold and the seed.
+    """
+    student, reference = measure_speedup(student_round, reference_round, rounds=rounds,
+                                         stop_below=at_least / HOPELESS)
+    result = Speedup(name=name, student_s=min(student), reference_s=min(reference),
+                     at_least=float(at_least), seed=seed, student_times=tuple(student),
+                     reference_times=tuple(reference))
+    SPEEDUPS.append(result)
+    if result.passed:
+        return result
+    on = f" on {inputs}" if inputs else ""
+    at_seed = f" (seed {seed})" if seed is not None else ""
+    raise AssertionError(
+        f"{name} is too slow{on}: your code took {result.student_s * 1e3:.3g} ms (best of "
+        f"{len(student)} calls), {reference_label} {result.reference_s * 1e3:.3g} ms (best of "
+        f"{len(reference)}, timed in the same run): a speed-up of {result.ratio:.3g}x, but at "
+        f"least {at_least:g}x is required{at_seed}" + (f". {hint}" if hint else "")
     )

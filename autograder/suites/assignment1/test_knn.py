@@ -9,10 +9,12 @@ loops by a wide margin.
 
 from __future__ import annotations
 
+import time
+
 import numpy as np
 import pytest
 
-from autograder.checks import assert_close, time_call
+from autograder.checks import assert_close, assert_speedup, time_call
 
 RTOL = 1e-7
 ATOL = 1e-9
@@ -36,9 +38,16 @@ VOTE_CASES = [
 CIFAR_CASES = [("k1", 1, 1000, 100), ("k5", 5, 1000, 100)]
 
 # Speed: (num_train, num_test, D); no loops must be SPEED_FACTOR x faster than
-# the reference's two loops.
+# the reference's two loops, timed in the same run: SPEED_ROUNDS interleaved
+# rounds, each SPEED_REPEAT student calls (after a warm-up call, wall time by
+# the grader's clock) and one reference call (CPU time of the grader's thread,
+# which another process cannot inflate); best against best. With the other
+# core busy the reference solution measures about 170-200x, a one-loop
+# solution about 10x, two loops 1x (benchmarks/perf_stability.py).
 SPEED_SHAPE = (500, 100, 256)
 SPEED_FACTOR = 50.0
+SPEED_ROUNDS = 3
+SPEED_REPEAT = 5
 
 
 def _ids(table: list[tuple]) -> list[str]:
@@ -84,23 +93,24 @@ def test_distances_no_loops(student, reference, rng, case):
 
 
 @pytest.mark.knn_no_loops
-def test_distances_no_loops_speed(student, reference, rng):
+def test_distances_no_loops_speed(student, reference, rng, seed):
     num_train, num_test, d = SPEED_SHAPE
     X_train, y_train, X_test = _data(rng, num_train, num_test, d, 1.0)
     ref = reference.classifiers.KNearestNeighbor()
     ref.train(X_train, y_train)
+    ref.compute_distances_two_loops(X_test[:2])  # warm-up
     knn = student.lib.classifiers.KNearestNeighbor()
     knn.train(student.put(X_train), student.put(y_train))
-    mine = student.timeit(knn.compute_distances_no_loops, student.put(X_test), repeat=7, warmup=2)
-    theirs = time_call(ref.compute_distances_two_loops, X_test, repeat=2, warmup=0)
-    t_student = float(getattr(mine, "best", mine))
-    t_ref = float(getattr(theirs, "best", theirs))
-    ratio = t_ref / max(t_student, 1e-12)
-    assert ratio >= SPEED_FACTOR, (
-        f"compute_distances_no_loops is too slow: {t_student * 1e3:.2f} ms for X_test {X_test.shape} "
-        f"vs X_train {X_train.shape}, only {ratio:.1f}x faster than the reference's two loops "
-        f"({t_ref * 1e3:.0f} ms); it must be at least {SPEED_FACTOR:.0f}x faster: use one matrix "
-        "product and broadcasting, no Python loops"
+    X_remote = student.put(X_test)
+    assert_speedup(
+        lambda: student.timeit(knn.compute_distances_no_loops, X_remote,
+                               repeat=SPEED_REPEAT, warmup=1),
+        lambda: time_call(ref.compute_distances_two_loops, X_test, repeat=1, warmup=0,
+                          clock=time.thread_time),
+        at_least=SPEED_FACTOR, name="compute_distances_no_loops", seed=seed, rounds=SPEED_ROUNDS,
+        inputs=f"X_test {X_test.shape} vs X_train {X_train.shape}",
+        reference_label="the reference's two loops",
+        hint="Use one matrix product and broadcasting, no Python loops",
     )
 
 

@@ -9,10 +9,12 @@ Training runs on the ``cifar`` fixture.
 
 from __future__ import annotations
 
+import time
+
 import numpy as np
 import pytest
 
-from autograder.checks import assert_close, numerical_gradient, time_call
+from autograder.checks import assert_close, assert_speedup, numerical_gradient, time_call
 
 RTOL = 1e-7
 ATOL = 1e-10
@@ -31,9 +33,17 @@ LOSS_CASES = [
 #: Gradient checks cost O(D * C) loss evaluations: only for cases with D * C <= this.
 GRADCHECK_MAX_SIZE = 200
 
-# Speed: (D, C, N) for "vectorized vs the reference's naive loops" and the factor.
+# Speed: (D, C, N) for "vectorized vs the reference's naive loops" and the factor,
+# both timed in the same run: SPEED_ROUNDS interleaved rounds, each SPEED_REPEAT
+# student calls (after a warm-up call, wall time by the grader's clock) and one
+# reference call (CPU time of the grader's thread); best against best. With the
+# other core busy the reference solution measures about 50x (the worker round
+# trip is a third of its time) and a solution looping over the examples about
+# 1.5-2x (benchmarks/perf_stability.py).
 SPEED_SHAPE = (100, 10, 1000)
 SPEED_FACTOR = 10.0
+SPEED_ROUNDS = 5
+SPEED_REPEAT = 5
 
 # Training on CIFAR: classifier -> hyperparameters (same for student and reference).
 TRAIN_ROWS = 2000
@@ -89,20 +99,19 @@ def _check_agreement(naive, vectorized, W, X, y, reg) -> None:
     assert_close(dW_v, dW_n, name="dW (vectorized vs your naive)", rtol=RTOL, atol=ATOL)
 
 
-def _check_speed(student, student_fn, reference_naive, rng, label: str) -> None:
+def _check_speed(student, student_fn, reference_naive, rng, seed, label: str) -> None:
     d, c, n = SPEED_SHAPE
     W, X, y = _loss_inputs(rng, d, c, n, 1e-3)
     reg = 0.5
-    X_ref, y_ref, W_ref = student.put(X), student.put(y), student.put(W)
-    mine = student.timeit(student_fn, W_ref, X_ref, y_ref, reg, repeat=7, warmup=2)
-    theirs = time_call(reference_naive, W, X, y, reg, repeat=3, warmup=1)
-    t_student = float(getattr(mine, "best", mine))
-    t_ref = float(getattr(theirs, "best", theirs))
-    ratio = t_ref / max(t_student, 1e-12)
-    assert ratio >= SPEED_FACTOR, (
-        f"{label} is too slow: {t_student * 1e3:.2f} ms per call on W {W.shape}, X {X.shape}, "
-        f"only {ratio:.1f}x faster than the reference's naive loops ({t_ref * 1e3:.1f} ms); "
-        f"it must be at least {SPEED_FACTOR:.0f}x faster: no Python loops over examples or classes"
+    reference_naive(W, X[:2], y[:2], reg)  # warm-up
+    W_ref, X_ref, y_ref = student.put(W), student.put(X), student.put(y)
+    assert_speedup(
+        lambda: student.timeit(student_fn, W_ref, X_ref, y_ref, reg, repeat=SPEED_REPEAT, warmup=1),
+        lambda: time_call(reference_naive, W, X, y, reg, repeat=1, warmup=0,
+                          clock=time.thread_time),
+        at_least=SPEED_FACTOR, name=label, seed=seed, rounds=SPEED_ROUNDS,
+        inputs=f"W {W.shape}, X {X.shape}", reference_label="the reference's naive loops",
+        hint="No Python loops over examples or classes",
     )
 
 
@@ -136,9 +145,10 @@ def test_svm_naive_vs_vectorized(student, rng):
 
 
 @pytest.mark.svm_loss_vectorized
-def test_svm_vectorized_speed(student, reference, rng):
+def test_svm_vectorized_speed(student, reference, rng, seed):
     ref_naive, _ = _loss_fns(reference, "svm")
-    _check_speed(student, student.lib.classifiers.linear_svm.svm_loss_vectorized, ref_naive, rng, "svm_loss_vectorized")
+    _check_speed(student, student.lib.classifiers.linear_svm.svm_loss_vectorized, ref_naive, rng,
+                 seed, "svm_loss_vectorized")
 
 
 # ----------------------------------------------------------------------- softmax
@@ -185,9 +195,10 @@ def test_softmax_vectorized_is_stable(student, reference, rng):
 
 
 @pytest.mark.softmax_loss_vectorized
-def test_softmax_vectorized_speed(student, reference, rng):
+def test_softmax_vectorized_speed(student, reference, rng, seed):
     ref_naive, _ = _loss_fns(reference, "softmax")
-    _check_speed(student, student.lib.classifiers.softmax.softmax_loss_vectorized, ref_naive, rng, "softmax_loss_vectorized")
+    _check_speed(student, student.lib.classifiers.softmax.softmax_loss_vectorized, ref_naive, rng,
+                 seed, "softmax_loss_vectorized")
 
 
 # ------------------------------------------------------------ training, predict
@@ -195,7 +206,7 @@ def test_softmax_vectorized_speed(student, reference, rng):
 
 @pytest.mark.linear_train
 @pytest.mark.parametrize("case", TRAIN_CASES, ids=_ids(TRAIN_CASES))
-def test_linear_train_accuracy(student, reference, cifar, seed, case):
+def test_linear_train_accuracy(student, reference, cifar, seed, case, reference_memo):
     name, hyper = case
     X_train = cifar["X_train"][:TRAIN_ROWS]
     y_train = cifar["y_train"][:TRAIN_ROWS]
@@ -204,16 +215,22 @@ def test_linear_train_accuracy(student, reference, cifar, seed, case):
     num_classes = int(max(y_train.max(), y_val.max())) + 1
     W0 = 1e-3 * np.random.default_rng(seed).standard_normal((X_train.shape[1], num_classes))
 
-    # The reference, trained the same way in the grader with the same seed.
-    saved = np.random.get_state()
-    np.random.seed(seed % 2**32)  # the worker's global RNG starts from the same seed
-    try:
-        ref_clf = getattr(reference.classifiers, name)()
-        ref_clf.W = W0.copy()
-        ref_history = ref_clf.train(X_train, y_train, verbose=False, **hyper)
-        ref_acc = float(np.mean(ref_clf.predict(X_val) == y_val))
-    finally:
-        np.random.set_state(saved)
+    # The reference, trained the same way in the grader with the same seed
+    # (remembered across submissions graded with the same seed and data).
+    def train_reference() -> dict:
+        saved = np.random.get_state()
+        np.random.seed(seed % 2**32)  # the worker's global RNG starts from the same seed
+        try:
+            ref_clf = getattr(reference.classifiers, name)()
+            ref_clf.W = W0.copy()
+            hist = ref_clf.train(X_train, y_train, verbose=False, **hyper)
+            acc = float(np.mean(ref_clf.predict(X_val) == y_val))
+        finally:
+            np.random.set_state(saved)
+        return {"acc": acc, "first": float(hist[0]), "last": float(hist[-1])}
+
+    ref = reference_memo(train_reference, name=name, hyper=hyper, rows=TRAIN_ROWS)
+    ref_acc, ref_history = ref["acc"], [ref["first"], ref["last"]]
 
     clf = getattr(student.lib.classifiers, name)()
     clf.W.set(W0.copy())
