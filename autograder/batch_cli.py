@@ -14,6 +14,7 @@ import sys
 from typing import Any, TextIO
 
 from autograder import config as cfg
+from autograder.options import add_grading_options
 
 COMMAND = "grade-all"
 
@@ -54,32 +55,11 @@ def add_parser(sub: Any) -> argparse.ArgumentParser:
                    help="what the feedback files show: student (visible tasks only; the "
                         "default), released (every task's result, details of all but "
                         "hidden tasks) or instructor (everything)")
-    g.add_argument("--seed", type=int, default=cfg.DEFAULT_SEED,
-                   help=f"base seed for the per-test seeds (default {cfg.DEFAULT_SEED})")
-    g.add_argument("--course-root", default=None,
-                   help=f"course root holding source/<assignment>/ (default: "
-                        f"${cfg.COURSE_ROOT_ENV} or the checkout containing the autograder)")
-    g.add_argument("--data-dir", default=None,
-                   help="data directory holding cifar-10-batches-py (default: "
-                        "$CVCOURSE_DATA_DIR)")
-    g.add_argument("--timeout", type=float, default=None,
-                   help="seconds per call into student code (default: tasks.toml)")
-    g.add_argument("--time-limit", type=float, default=None,
-                   help="seconds for each whole submission (default: tasks.toml)")
+    add_grading_options(g)
     g.add_argument("--hard-limit", type=float, default=None,
                    help=f"seconds after which a grading process is stopped and the student "
                         f"gets an internal-error report (default: the time limit + "
                         f"{HARD_LIMIT_GRACE:g})")
-    g.add_argument("--memory-limit", type=int, default=cfg.DEFAULT_MEMORY_LIMIT_MB,
-                   help=f"address-space limit of a worker in MB "
-                        f"(default {cfg.DEFAULT_MEMORY_LIMIT_MB})")
-    g.add_argument("--sandbox-user", default=None,
-                   help="user confined workers run as when the grader is root (default: a "
-                        "uid of each worker's own)")
-    g.add_argument("--require-isolation", action="store_true",
-                   help="grade nothing unless workers can be confined")
-    g.add_argument("--suite-dir", default=None,
-                   help="use this suite directory instead of the installed one (for testing)")
     g.add_argument("--no-progress", action="store_true",
                    help="no progress bar (a line per student is printed when stderr is not "
                         "a terminal)")

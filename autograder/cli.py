@@ -16,6 +16,7 @@ for _name in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
     os.environ.setdefault(_name, "1")  # before numpy is imported below
 
 from autograder import config as cfg  # noqa: E402
+from autograder.options import add_grading_options  # noqa: E402
 
 
 class _Misuse(Exception):
@@ -36,30 +37,7 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--assignment", required=True, help="assignment name, e.g. assignment1")
     g.add_argument("--results", default=cfg.DEFAULT_RESULTS,
                    help=f"where to write Gradescope's JSON (default ./{cfg.DEFAULT_RESULTS})")
-    g.add_argument("--seed", type=int, default=cfg.DEFAULT_SEED,
-                   help=f"base seed for the per-test seeds (default {cfg.DEFAULT_SEED})")
-    g.add_argument("--course-root", default=None,
-                   help=f"course root holding source/<assignment>/ (default: ${cfg.COURSE_ROOT_ENV}"
-                        " or the checkout containing the autograder package)")
-    g.add_argument("--data-dir", default=None,
-                   help="data directory holding cifar-10-batches-py (default: coursedata's "
-                        "setting, $CVCOURSE_DATA_DIR)")
-    g.add_argument("--timeout", type=float, default=None,
-                   help="seconds per call into student code, for every task (default: "
-                        "tasks.toml)")
-    g.add_argument("--time-limit", type=float, default=None,
-                   help="seconds for the whole submission (default: tasks.toml)")
-    g.add_argument("--memory-limit", type=int, default=cfg.DEFAULT_MEMORY_LIMIT_MB,
-                   help=f"address-space limit of a worker in MB "
-                        f"(default {cfg.DEFAULT_MEMORY_LIMIT_MB})")
-    g.add_argument("--sandbox-user", default=None,
-                   help="user a confined worker runs as when the grader is root (default: a "
-                        "uid of each worker's own, so limits and clean-up are per worker)")
-    g.add_argument("--require-isolation", action="store_true",
-                   help="grade nothing (internal error, exit 1) unless workers can be confined "
-                        "(root and Linux namespaces); use it on Gradescope and in CI")
-    g.add_argument("--suite-dir", default=None,
-                   help="use this suite directory instead of the installed one (for testing)")
+    add_grading_options(g)
     g.add_argument("--task", action="append", default=None, metavar="TASK",
                    help="grade only this task id (repeatable; default: every task of "
                         "tasks.toml); the others are reported as not graded")
