@@ -7,7 +7,9 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 # nbgrader runs alembic from PATH: put the venv first.
 export PATH := $(abspath $(BIN)):$(PATH)
-ASSIGNMENTS ?= assignment1
+ASSIGNMENTS ?= assignment1 assignment2
+# Assignment 2's PyTorch part: the version pinned in pyproject.toml.
+TORCH ?= torch==2.13.0
 # Data directory (CVCOURSE_DATA_DIR): the offline course data beside the
 # checkout when there is one; otherwise the tools fall back to generated data.
 SHARED_DATA := $(abspath ../shared/data)
@@ -20,8 +22,11 @@ endif
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 
+# torch first, the exact version pyproject.toml pins: the project install then
+# finds it satisfied and never resolves another torch build (e.g. CUDA's).
 $(VENV)/.installed: pyproject.toml | $(BIN)/python
 	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet $(TORCH)
 	$(BIN)/python -m pip install --quiet -e '.[dev]'
 	touch $@
 
@@ -36,8 +41,11 @@ solutions: setup
 demo: release
 	$(BIN)/python -m coursegen.demo
 
+# The suite runs on every core (pytest-xdist), a test file per worker at a time;
+# the performance tests are built to hold with the other core busy.
+PYTEST_WORKERS ?= auto
 test: setup
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest -n $(PYTEST_WORKERS) --dist loadfile
 
 test-fast: setup
 	$(BIN)/python -m pytest -m "not slow"

@@ -8,6 +8,8 @@
     required = ["cs231n/layers.py", ...]
     timeout = 60                # default seconds per worker call
     time_limit = 900            # seconds for the whole submission
+    preload = ["torch"]         # optional: modules the fork server imports once, so
+                                # that each test's worker does not pay for them
     [tasks.knn_two_loops]
     title = "..."
     points = 4
@@ -71,6 +73,7 @@ class AssignmentSpec:
     time_limit: float
     tasks: dict[str, TaskSpec] = field(default_factory=dict)
     path: Path | None = None
+    preload: tuple[str, ...] = ()  # modules the fork server imports once (e.g. torch)
 
     @property
     def max_score(self) -> float:
@@ -109,12 +112,15 @@ def parse_tasks(data: dict[str, Any], source: str = "tasks.toml") -> AssignmentS
     for r in required:
         if r.startswith("/") or ".." in Path(r).parts:
             raise ConfigError(f"{source}: required path {r!r} must be relative")
-    unknown = set(a) - {"name", "library", "required", "timeout", "time_limit"}
+    unknown = set(a) - {"name", "library", "required", "timeout", "time_limit", "preload"}
     if unknown:
         raise ConfigError(f"{source}: unknown [assignment] keys {sorted(unknown)}")
     timeout = _number(a.get("timeout", DEFAULT_TIMEOUT), f"{source}: [assignment] timeout")
     time_limit = _number(a.get("time_limit", DEFAULT_TIME_LIMIT),
                          f"{source}: [assignment] time_limit")
+    preload = a.get("preload", [])
+    if not isinstance(preload, list) or not all(isinstance(m, str) and m for m in preload):
+        raise ConfigError(f"{source}: [assignment] preload must be a list of module names")
     raw_tasks = data.get("tasks")
     if not isinstance(raw_tasks, dict) or not raw_tasks:
         raise ConfigError(f"{source}: no [tasks.<id>] tables")
@@ -143,7 +149,7 @@ def parse_tasks(data: dict[str, Any], source: str = "tasks.toml") -> AssignmentS
         )
     return AssignmentSpec(
         name=a["name"], library=a["library"], required=tuple(required), timeout=timeout,
-        time_limit=time_limit, tasks=tasks,
+        time_limit=time_limit, tasks=tasks, preload=tuple(preload),
     )
 
 

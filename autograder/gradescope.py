@@ -84,6 +84,7 @@ MAX_FILE_BYTES = 5 * 1024 * 1024
 SETUP = "setup.sh"
 RUN = "run_autograder"
 REQUIREMENTS = "requirements.txt"
+PYTORCH_CPU_INDEX = "https://download.pytorch.org/whl/cpu"
 MANIFEST = "bundle.json"
 COURSE_DIR = "course"
 PACKAGES_DIR = "packages"
@@ -195,6 +196,10 @@ def _requirements_txt(pins: Mapping[str, str], assignment: str, python_version: 
         "# Notebook-authoring tools (nbgrader, nbconvert, ...) are left out: grading does not",
         "# import them.",
     ]
+    if any("+cpu" in version for version in pins.values()):
+        lines += ["# PyTorch's CPU builds (e.g. torch==2.13.0+cpu) are on PyTorch's own index,",
+                  "# not on PyPI, which would serve a CUDA build of several GB.",
+                  f"--extra-index-url {PYTORCH_CPU_INDEX}"]
     lines += [f"{name}=={version}" for name, version in pins.items()]
     return "\n".join(lines) + "\n"
 

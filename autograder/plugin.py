@@ -19,7 +19,6 @@ import sys
 import tempfile
 import time
 import types
-import warnings
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -28,14 +27,13 @@ from typing import Any
 import numpy as np
 import pytest
 
+from autograder import build as ext_build
 from autograder.config import DEFAULT_MEMORY_LIMIT_MB, AssignmentSpec
 from autograder.report import TestResult
 from autograder.sandbox import Sandbox, StudentError, WorkerDied, isolation_available
 from autograder.sandbox.client import Zygote
 from autograder.submission import Submission
 
-CIFAR_SIZES = {"num_training": 4000, "num_validation": 500, "num_test": 500}
-FIXTURE_SIZES = {"n_per_batch": 1000, "n_test": 500}
 BUDGET_MESSAGE = "submission time budget exhausted"
 _MEMO: dict[str, dict[str, Any]] = {}  # reference results remembered by this process
 PLUGIN_KEY = pytest.StashKey["GraderPlugin"]()
@@ -43,6 +41,10 @@ PLUGIN_KEY = pytest.StashKey["GraderPlugin"]()
 
 class BudgetExhausted(Exception):
     """The submission's overall time limit ran out before this test started."""
+
+
+class BuildFailed(Exception):
+    """The submission's Cython extension did not compile (message: the compiler's tail)."""
 
 
 @dataclass
@@ -85,6 +87,8 @@ def describe_exception(exc: BaseException) -> tuple[str, bool]:
         return f"your code's worker process died: {exc.reason}", False
     if isinstance(exc, BudgetExhausted):
         return BUDGET_MESSAGE, False
+    if isinstance(exc, BuildFailed):
+        return str(exc)[:4000], False
     if isinstance(exc, pytest.fail.Exception):
         return str(exc.msg or "failed"), False
     if isinstance(exc, AssertionError):
@@ -164,6 +168,9 @@ class GraderPlugin:
         self.student_s = 0.0  # time spent waiting on workers (student code)
         self.workers_s = 0.0  # time spent starting and stopping workers
         self._reference_fingerprint: str | None = None
+        suite = ctx.spec.path.parent if ctx.spec.path is not None else None
+        self.build_spec = ext_build.load_build_spec(suite, ctx.spec.tasks)
+        self.build_note = ""  # how the submission's extension build went (for the log)
 
     # -- reference results ------------------------------------------------------
     def reference_fingerprint(self) -> str:
@@ -171,7 +178,7 @@ class GraderPlugin:
         if self._reference_fingerprint is None:
             lib = self.ctx.course_root / "source" / self.ctx.spec.name / self.ctx.spec.library
             h = hashlib.sha256()
-            for path in sorted(lib.rglob("*.py")):
+            for path in sorted(p for p in lib.rglob("*") if p.suffix in (".py", ".pyx")):
                 h.update(str(path.relative_to(lib)).encode() + b"\0" + path.read_bytes())
             self._reference_fingerprint = h.hexdigest()
         return self._reference_fingerprint
@@ -225,7 +232,8 @@ class GraderPlugin:
             self._zygote = Zygote(
                 self.ctx.submission.root, self.ctx.spec.library,
                 memory_limit_mb=self.ctx.memory_limit_mb, sandbox_user=self.ctx.sandbox_user,
-                python=self.ctx.python, hide=[self.ctx.course_root, *self.ctx.hide])
+                python=self.ctx.python, hide=[self.ctx.course_root, *self.ctx.hide],
+                preload=self.ctx.spec.preload)
         except WorkerDied:
             self._zygote_failures += 1
             self._zygote = None
@@ -377,6 +385,20 @@ def student(request: pytest.FixtureRequest, seed: int) -> Iterator[Sandbox]:
     if plugin.isolated is None or not sandbox.isolated:
         plugin.isolated = sandbox.isolated
         plugin.isolation_note = sandbox.isolation_note
+    spec = plugin.build_spec
+    if spec is not None and task in spec.tasks:
+        try:  # compiled once per fork server, in the sandbox; later workers reuse it
+            built = sandbox.build(spec.sources, timeout=max(1.0, min(
+                spec.timeout, plugin.ctx.deadline - time.monotonic())))
+        except BaseException:
+            sandbox.close()
+            raise
+        plugin.build_note = f"extension built in {built.get('seconds', 0):g} s" \
+            if built.get("ok") else "extension build failed"
+        if not built.get("ok"):
+            sandbox.close()
+            raise BuildFailed(ext_build.failure_message(built, spec.sources,
+                                                        plugin.ctx.spec.library))
     try:
         yield sandbox
     finally:
@@ -388,6 +410,9 @@ def student(request: pytest.FixtureRequest, seed: int) -> Iterator[Sandbox]:
 def reference(request: pytest.FixtureRequest) -> types.ModuleType:
     """The instructor's reference library, loaded under a private name."""
     plugin = _plugin(request)
+    if plugin.build_spec is not None:  # trusted code: compiled in place when missing or stale
+        pkg = plugin.ctx.course_root / "source" / plugin.ctx.spec.name / plugin.ctx.spec.library
+        ext_build.ensure_reference_built(pkg, plugin.ctx.spec.library, plugin.build_spec.sources)
     return load_reference(plugin.ctx.course_root, plugin.ctx.spec.name, plugin.ctx.spec.library)
 
 @pytest.fixture
@@ -412,29 +437,10 @@ def reference_memo(request: pytest.FixtureRequest, seed: int) -> Any:
 
 @pytest.fixture(scope="session")
 def cifar(request: pytest.FixtureRequest) -> dict[str, np.ndarray]:
-    """Preprocessed CIFAR-10 splits (float64, mean-subtracted, flattened rows)."""
+    """Preprocessed CIFAR-10 splits (float64, mean-subtracted, flattened rows, read-only)."""
     plugin = _plugin(request)
-    import coursedata
-    from coursedata import cifar10
+    from autograder import data
 
-    kwargs = dict(CIFAR_SIZES, subtract_mean=True, flatten=True)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        try:
-            found = cifar10.find(plugin.ctx.data_dir)
-            data = cifar10.prepare(**kwargs, data_dir=plugin.ctx.data_dir)
-            plugin.data_source = f"CIFAR-10 from {found}"
-        except coursedata.DataNotFound:
-            dest = Path(tempfile.mkdtemp(prefix="cifar-", dir=plugin.ctx.scratch))
-            batches = cifar10.write_fixture(dest / "cifar-10-batches-py", **FIXTURE_SIZES)
-            data = cifar10.prepare(**kwargs, data_dir=Path(batches).parent)
-            plugin.data_source = "generated CIFAR-10-format fixture (no CIFAR-10 data found)"
-    out = {}
-    h = hashlib.sha256(plugin.data_source.encode())
-    for key, value in data.items():
-        arr = np.asarray(value)
-        out[key] = arr.astype(np.int64) if key.startswith("y") else arr.astype(np.float64)
-        h.update(f"{key}{out[key].shape}".encode())
-        h.update(np.ascontiguousarray(out[key].reshape(-1)[::97]).tobytes())
-    plugin.data_fingerprint = h.hexdigest()
-    return out
+    arrays, plugin.data_source, plugin.data_fingerprint = data.cifar(plugin.ctx.data_dir,
+                                                                     plugin.ctx.scratch)
+    return dict(arrays)

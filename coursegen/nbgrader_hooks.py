@@ -20,6 +20,11 @@ from pathlib import Path
 
 from .modules import MarkerError, check_tree, transform_tree
 
+#: Files of the master copy that are the reference's own and never go to students:
+#: the reference's trained PyTorch weights (Assignment 2). The reference submission
+#: (``coursegen.mutants.build_reference_submission``) keeps them.
+INSTRUCTOR_ONLY_FILES = ("my_model_weights.npz",)
+
 
 def _course_dirs(assignment: str, notebooks: Sequence[str]) -> tuple[Path, Path]:
     """(source dir, release dir) of ``assignment`` for the running nbgrader app."""
@@ -59,10 +64,13 @@ def pre_convert(assignment: str, student: str, notebooks: Sequence[str]) -> None
 
 
 def post_convert(assignment: str, student: str, notebooks: Sequence[str]) -> None:
-    """Replace solution regions in the released modules with stubs."""
+    """Replace solution regions in the released modules with stubs, drop instructor-only files."""
     _, release = _course_dirs(assignment, notebooks)
     try:
         changed = transform_tree(release, mode="release")
+        for name in INSTRUCTOR_ONLY_FILES:
+            for path in release.rglob(name):
+                path.unlink()
     except Exception as err:  # noqa: BLE001 - nbgrader would swallow it otherwise
         _fail(f"stripping the modules of {assignment} failed: {err}", release)
     else:

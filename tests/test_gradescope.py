@@ -29,6 +29,7 @@ from packaging.utils import canonicalize_name
 from autograder import cli, config
 from autograder.gradescope import (
     AUTHORING_ONLY,
+    PYTORCH_CPU_INDEX,
     BuildError,
     build_bundle,
     extract_bundle,
@@ -180,8 +181,11 @@ def test_requirements_pin_every_package_with_double_equals(a1_bundle: Path) -> N
     with zipfile.ZipFile(a1_bundle) as zf:
         text = zf.read("requirements.txt").decode()
         manifest = json.loads(zf.read("bundle.json"))
-    lines = [ln for ln in text.splitlines() if ln.strip() and not ln.startswith("#")]
+    lines = [ln for ln in text.splitlines() if ln.strip() and not ln.startswith(("#", "--"))]
     assert lines and all(PIN_RE.match(ln) for ln in lines), lines
+    options = [ln for ln in text.splitlines() if ln.startswith("--")]
+    cpu_builds = [ln for ln in lines if "+cpu" in ln]
+    assert options == ([f"--extra-index-url {PYTORCH_CPU_INDEX}"] if cpu_builds else [])
     pins = {canonicalize_name(ln.split("==")[0]): ln.split("==")[1] for ln in lines}
     for name, version in pins.items():
         assert metadata.version(name) == version, name

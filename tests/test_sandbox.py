@@ -165,7 +165,8 @@ def test_no_pickle_anywhere_in_autograder() -> None:
             for name in names:
                 if name.split(".")[0] in forbidden:
                     offenders.append(f"{path}:{node.lineno} imports {name}")
-            if isinstance(node, ast.keyword) and node.arg == "allow_pickle":
+            if isinstance(node, ast.keyword) and node.arg == "allow_pickle" and not (
+                    isinstance(node.value, ast.Constant) and node.value.value is False):
                 offenders.append(f"{path}:{node.lineno} uses allow_pickle")
     assert offenders == []
     # the protocol (copied next to the worker) imports only stdlib basics + numpy

@@ -369,7 +369,7 @@ class Sandbox:
         except WorkerDied:
             for fd in (req_w, resp_r):
                 os.close(fd)
-            shutil.rmtree(self._scratch, ignore_errors=True)
+            _remove_scratch(self._scratch)
             raise
         finally:
             for fd in (req_r, resp_w, log):
@@ -411,7 +411,7 @@ class Sandbox:
         elif proc is not None:
             _kill_descendants(proc.pid, self._tag)
         if self._scratch is not None:
-            shutil.rmtree(self._scratch, ignore_errors=True)
+            _remove_scratch(self._scratch)
             self._scratch = None
         if self._dead is None:
             self._dead = "the sandbox was closed"
@@ -551,6 +551,21 @@ class Sandbox:
             raise self._die("protocol error: put did not return a reference")
         return ref
 
+    def build(self, sources: list[str] | tuple[str, ...], timeout: float = 180.0
+              ) -> dict[str, Any]:
+        """Compile the library's Cython ``sources`` in the worker (once per fork server).
+
+        Call it before the library is first imported in this worker. Returns
+        ``{"ok": bool, "log": compiler output tail, "seconds": float}``; on
+        success the worker imports the compiled copy of the library. See
+        :mod:`autograder.build`.
+        """
+        value = self._request({"op": "build", "sources": list(sources), "timeout": timeout},
+                              timeout=timeout + 30.0)
+        if not isinstance(value, dict):
+            raise self._die("protocol error: build did not return a dict")
+        return value
+
     def release(self, *refs: Ref | RemoteObject) -> None:
         """Let the worker forget stored values."""
         ids = [r.id if isinstance(r, Ref) else r.ref.id for r in refs]
@@ -630,6 +645,7 @@ class _Launch:
         self.scratch = scratch
         for name in ("worker", "protocol", "jail"):
             shutil.copyfile(_HERE / f"{name}.py", scratch / f"_autograder_{name}.py")
+        shutil.copyfile(_HERE.parent / "build.py", scratch / "_autograder_build.py")
         self.work = scratch / "work"
         self.work.mkdir()
         (scratch / "output.log").touch()
@@ -639,9 +655,11 @@ class _Launch:
             os.chmod(scratch, 0o755)
             for p in scratch.glob("_autograder_*.py"):
                 os.chmod(p, 0o644)
+            newroot = scratch.with_name(scratch.name + ".root")  # outside every kept path
+            newroot.mkdir(mode=0o755)
             self.plan = {
-                "stage": str(stage), "uid": self.uid, "gid": self.gid, "network": False,
-                "required": True, "cover": ["/root"],
+                "stage": str(stage), "root": str(newroot), "uid": self.uid, "gid": self.gid,
+                "network": False, "required": True,
                 "hide": [*default_hidden_paths(), *owner.hide],
                 "keep": [str(owner.submission_root), str(scratch), *default_kept_paths(),
                          *owner.keep, *_python_paths(owner.python)],
@@ -690,7 +708,9 @@ class Zygote:
     worker for each test (``Sandbox(..., zygote=z)``). The forked workers
     share the zygote's confinement, uid and limits; the student's library is
     imported by each worker, never by the zygote, so tests share no state in
-    memory. The parameters are :class:`Sandbox`'s.
+    memory. The parameters are :class:`Sandbox`'s, and ``preload`` (modules the
+    zygote imports once after confinement, e.g. ``torch``; each worker reseeds
+    torch with its own seed).
     """
 
     def __init__(
@@ -706,6 +726,7 @@ class Zygote:
         keep: list[str | os.PathLike[str]] | tuple[str | os.PathLike[str], ...] = (),
         isolate: bool | None = None,
         nproc_limit: int = DEFAULT_NPROC_LIMIT,
+        preload: list[str] | tuple[str, ...] = (),
         start_timeout: float = 60.0,
     ) -> None:
         self.submission_root = Path(submission_root).resolve()
@@ -732,7 +753,8 @@ class Zygote:
         parent, child = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
         self._sock = parent
         try:
-            self._proc = launch.popen({"ctrl_fd": child.fileno()}, (child.fileno(),), self._tag)
+            self._proc = launch.popen({"ctrl_fd": child.fileno(), "preload": list(preload)},
+                                  (child.fileno(),), self._tag)
         finally:
             child.close()
         if launch.confine:
@@ -849,7 +871,7 @@ class Zygote:
             _kill_user_processes(self.uid)
         else:
             _kill_descendants(self._proc.pid, self._tag)
-        shutil.rmtree(self._scratch, ignore_errors=True)
+        _remove_scratch(self._scratch)
 
     def __enter__(self) -> Zygote:
         return self
@@ -881,6 +903,17 @@ class _ForkedWorker:
 
     def kill(self) -> None:
         os.kill(self.pid, signal.SIGKILL)
+
+
+def _remove_scratch(scratch: Path) -> None:
+    """Remove a worker's scratch folder and the (empty) mount point of its new root."""
+    shutil.rmtree(scratch, ignore_errors=True)
+    root = scratch.with_name(scratch.name + ".root")
+    if root.is_dir():
+        try:
+            root.rmdir()
+        except OSError:
+            pass
 
 
 def _tail(path: Path, limit: int) -> str:

@@ -6,23 +6,20 @@ single-threaded. In order, it:
 
 1. unshares a private mount namespace and a network namespace (only a
    loopback interface, down: no network);
-2. *covers* with an empty, read-only tmpfs, binding back only the paths the
-   worker needs: root's home, every directory that the sandbox user could not
-   traverse on the way to a needed path (a ``0700`` home holding the
-   interpreter, such as ``/root/.pyenv``), and the shared temporary folders
-   (``/tmp``, ``/var/tmp``, ``/dev/shm``), which then show only the
-   submission copy and the worker's own scratch;
-3. *hides* everything under the plan's ``hide`` roots except the ``keep``
-   paths: each other entry is shadowed by an empty, unreadable, read-only
-   tmpfs (directories) or an empty root-only file (files). The grader hides
-   the course root (the reference under ``source/``, the hidden suites, the
-   git history, the gradebook), the installed grader package and the
-   world-writable temporary directories;
-4. re-binds the worker's own scratch directory writable (nothing else is);
-5. sets ``PR_SET_NO_NEW_PRIVS`` (no setuid binaries), drops every group and
-   switches to the sandbox uid (by default a uid of its own,
-   ``UID_BASE + pid``, so that limits and clean-up apply to exactly this
-   worker's processes).
+2. builds a new root file system from an allow-list and moves into
+   it (``pivot_root``): an empty read-only tmpfs holding only the system folders (``/usr``,
+   ``/etc``, ``/dev``, ``/proc``, ``/sys`` and the ``/lib*`` ones, read-only)
+   and the paths the worker needs at their usual places (the interpreter and
+   its site-packages, the course data package, the submission copy, the
+   worker's scratch folder), read-only but for its own working folder. Nothing
+   else of the machine exists in there: no course, no grader, no home, no
+   other grading's files, no other checkout, no shared ``/tmp``;
+3. hides, inside what was kept, the ``hide`` paths (a grader package
+   installed in the kept site-packages, a course folder under a kept one);
+4. sets ``PR_SET_NO_NEW_PRIVS`` (no setuid binaries), drops every group and
+   switches to the sandbox uid (by default a uid of its own, ``UID_BASE`` +
+   the pid of the submission's fork server, so that limits and clean-up apply
+   to exactly this submission's processes).
 
 Every step that fails is recorded; the worker answers the grader's ``info``
 request with the outcome, and the grader reports a run as isolated only when
@@ -50,7 +47,12 @@ MS_PRIVATE = 0x40000
 MNT_DETACH = 0x2
 PR_SET_NO_NEW_PRIVS = 38
 UID_BASE = 0x50000000  # per-worker uids: UID_BASE + the worker's pid
-TMP_DIRS = ("/tmp", "/var/tmp", "/dev/shm")
+SYS_PIVOT_ROOT = {"x86_64": 155, "aarch64": 41}
+# What the worker sees of the machine, besides the paths it needs (the
+# interpreter, its site-packages, the submission copy, its scratch folder):
+SYSTEM_DIRS = ("/usr", "/etc", "/dev", "/proc", "/sys", "/lib", "/lib32", "/lib64", "/libx32",
+               "/bin", "/sbin")
+SYSTEM_LINKS = ("bin", "sbin", "lib", "lib32", "lib64", "libx32")
 
 
 class JailError(Exception):
@@ -95,6 +97,13 @@ class _Mounter:
     def umount(self, target: str) -> None:
         self._check(self.libc.umount2(self._b(target), MNT_DETACH), f"umount {target}")
 
+    def pivot_root(self, new: str, old: str) -> None:
+        number = SYS_PIVOT_ROOT.get(os.uname().machine)
+        if number is None:
+            raise JailError(f"pivot_root: unknown machine {os.uname().machine}")
+        rc = self.libc.syscall(number, self._b(new), self._b(old))
+        self._check(rc, "pivot_root")
+
     def prctl_no_new_privs(self) -> None:
         self._check(self.libc.prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0), "prctl(NO_NEW_PRIVS)")
 
@@ -113,29 +122,14 @@ def _norm(paths: list[str]) -> list[str]:
     return out
 
 
-def _untraversable_ancestor(path: str) -> str | None:
-    """The topmost proper ancestor of ``path`` that others cannot traverse."""
-    parts = path.strip("/").split("/")
-    current = ""
-    for part in parts[:-1]:
-        current += "/" + part
-        try:
-            mode = os.stat(current).st_mode
-        except OSError:
-            return None
-        if not mode & stat.S_IXOTH:
-            return current
-    return None
-
-
 class _Jail:
     def __init__(self, plan: dict[str, Any]) -> None:
         self.m = _Mounter()
         self.stage = str(plan["stage"])
+        self.root = str(plan["root"])
         self.keep = _norm(list(plan.get("keep", [])))
         self.writable = _norm(list(plan.get("writable", [])))
         self.hide = _norm(list(plan.get("hide", [])))
-        self.cover = _norm(list(plan.get("cover", [])))
         self.masked: list[str] = []
         self.stage_n = 0
         self.empty = os.path.join(self.stage, "empty")
@@ -176,32 +170,46 @@ class _Jail:
                 continue
             self._mask(path)
 
-    def _cover(self, root: str, keep: list[str]) -> None:
-        """Empty tmpfs over ``root`` with only the ``keep`` paths bound back.
+    def _bind(self, newroot: str, path: str, *, writable: bool = False,
+              dev: bool = False) -> None:
+        """Bind ``path`` at the same place under ``newroot`` (read-only unless ``writable``)."""
+        target = newroot + path
+        if os.path.isdir(path):
+            os.makedirs(target, mode=0o755, exist_ok=True)
+        else:
+            os.makedirs(os.path.dirname(target), mode=0o755, exist_ok=True)
+            if not os.path.lexists(target):
+                open(target, "w").close()  # noqa: SIM115
+        self.m.mount(path, target, None, MS_BIND | MS_REC)
+        flags = MS_REMOUNT | MS_BIND | MS_NOSUID | (0 if dev else MS_NODEV)
+        self.m.mount(None, target, None, flags | (0 if writable else MS_RDONLY))
 
-        The kept paths are held by ``O_PATH`` descriptors across the mount and
-        bound back through ``/proc/self/fd``, so no staging directory outside
-        ``root`` is needed (``/tmp`` itself can be covered).
-        """
-        inside = sorted(k for k in keep if _under(k, root) and k != root)
-        inside = [k for k in inside if not any(k != o and _under(k, o) for o in inside)]
-        held = [(k, os.open(k, os.O_PATH | os.O_CLOEXEC)) for k in inside]
-        try:
-            mode = "0755" if inside else "000"
-            self.m.mount("tmpfs", root, "tmpfs", MS_NOSUID | MS_NODEV, f"mode={mode},size=64k")
-            for k, fd in held:
-                target = os.path.join(root, os.path.relpath(k, root))
-                os.makedirs(os.path.dirname(target), mode=0o755, exist_ok=True)
-                if stat.S_ISDIR(os.fstat(fd).st_mode):
-                    os.makedirs(target, mode=0o755, exist_ok=True)
-                elif not os.path.exists(target):
-                    open(target, "w").close()  # noqa: SIM115
-                self.m.mount(f"/proc/self/fd/{fd}", target, None, MS_BIND | MS_REC)
-        finally:
-            for _, fd in held:
-                os.close(fd)
-        self.m.mount(None, root, None, MS_REMOUNT | MS_RDONLY | MS_NOSUID | MS_NODEV)
-        self.masked.append(root)
+    def _build_root(self, newroot: str, needed: list[str]) -> None:
+        """An empty tmpfs holding only the system folders and the ``needed`` paths."""
+        self.m.mount("tmpfs", newroot, "tmpfs", MS_NOSUID | MS_NODEV, "mode=0755,size=1m")
+        for name in sorted(os.listdir("/")):
+            path = "/" + name
+            if name in SYSTEM_LINKS and os.path.islink(path):
+                os.symlink(os.readlink(path), newroot + path)  # /bin -> usr/bin ...
+        binds = [p for p in SYSTEM_DIRS if os.path.isdir(p) and not os.path.islink(p)]
+        extra = sorted(p for p in needed if not any(_under(p, b) for b in binds))
+        extra = [p for p in extra if not any(p != o and _under(p, o) for o in extra)]
+        for path in binds:
+            self._bind(newroot, path, dev=path == "/dev")
+        for path in extra:
+            self._bind(newroot, path, writable=path in self.writable)
+        for path in self.writable:  # a writable folder inside a read-only kept one
+            if path not in extra:
+                self._bind(newroot, path, writable=True)
+
+    def _pivot(self, newroot: str) -> None:
+        old = os.path.join(newroot, ".oldroot")
+        os.mkdir(old, 0o700)
+        self.m.pivot_root(newroot, old)
+        os.chdir("/")
+        self.m.umount("/.oldroot")
+        os.rmdir("/.oldroot")
+        self.m.mount(None, "/", None, MS_REMOUNT | MS_RDONLY | MS_NOSUID | MS_NODEV)
 
     # -- the whole sequence ---------------------------------------------
     def run(self, uid: int, gid: int, network: bool) -> None:
@@ -212,24 +220,13 @@ class _Jail:
         os.close(fd)
         os.chmod(self.empty, 0o000)
         needed = self.keep + self.writable
-        covers = list(self.cover)
-        for k in needed:
-            anc = _untraversable_ancestor(k)
-            if anc is not None and not any(_under(anc, c) for c in covers):
-                covers.append(anc)
-        for t in TMP_DIRS:  # shared temporary folders: only the worker's own files
-            if os.path.isdir(t) and not os.path.islink(t) and t not in covers:
-                covers.append(os.path.realpath(t))
-        covers = [c for c in covers if not any(c != o and _under(c, o) for o in covers)]
-        for c in sorted(covers):
-            self._cover(c, needed + [self.stage])
-        # outer roots first; a root nested in a kept path (a grader installed in
-        # the kept site-packages) is masked on its own
+        newroot = self.root  # an empty folder outside every kept path
+        self._build_root(newroot, needed + [self.stage])
+        self._pivot(newroot)
+        # what is hidden inside the kept paths: a grader installed in the kept
+        # site-packages, a course folder inside a kept one (outer roots first)
         for h in sorted(self.hide, key=lambda p: (p.count("/"), p)):
             self._hide_except(h, needed + [self.stage])
-        for w in self.writable:
-            self.m.mount(w, w, None, MS_BIND)
-            self.m.mount(None, w, None, MS_REMOUNT | MS_BIND | MS_NOSUID | MS_NODEV)
         for w in self.writable:
             os.chown(w, uid, gid)
             os.chmod(w, 0o700)
@@ -246,8 +243,8 @@ def enter(plan: dict[str, Any]) -> dict[str, Any]:
 
     ``plan`` keys: ``stage`` (a root-owned directory for bind staging), ``keep``
     (paths the worker must read), ``writable`` (paths it may write), ``hide``
-    (roots whose other entries are hidden), ``cover`` (directories to replace
-    by an empty tmpfs, keeping only needed paths), ``uid``/``gid`` (``None``:
+    (paths inside the kept ones to hide), ``root`` (an empty folder outside
+    every kept path, mounted over with the new root), ``uid``/``gid`` (``None``:
     a uid of this worker's own), ``network`` (``False`` unshares the network).
     The result has ``isolated`` (bool), ``uid``, ``network`` and ``error``.
     """

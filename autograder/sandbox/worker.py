@@ -93,12 +93,14 @@ class Worker:
     """The request loop and the handle table."""
 
     def __init__(self, req_fd: int, resp_fd: int, root: str, library: str,
-                 info: dict[str, Any] | None = None) -> None:
+                 info: dict[str, Any] | None = None, build_root: str | None = None) -> None:
         self.info = dict(info or {})
         self.req_fd = req_fd
         self.resp_fd = resp_fd
         self.root = os.path.realpath(root)
+        self.roots = [self.root]  # folders whose frames a traceback shows (+ the build copy)
         self.library = library
+        self.build_root = build_root or os.getcwd()
         self.table: dict[int, Any] = {}
         self.ids = itertools.count(1)
 
@@ -196,7 +198,50 @@ class Worker:
             for key in req.get("ids", []):
                 self.table.pop(key, None)
             return None
+        if op == "build":
+            return self.build(req)
         raise ValueError(f"unknown request {op!r}")
+
+    def build(self, req: dict[str, Any]) -> dict[str, Any]:
+        """Compile the library's Cython ``sources`` once per build root, then import the copy.
+
+        The package is copied to ``<build_root>/ext`` and compiled there in a
+        child process (``_autograder_build.py``); the outcome is kept in
+        ``ext-result.json`` so that later workers of the same fork server
+        reuse it. On success the copy's folder goes first on ``sys.path``.
+        Must come before anything imports the library.
+        """
+        import importlib.util
+
+        sources = [str(s) for s in req.get("sources", [])]
+        dest = os.path.join(self.build_root, "ext")
+        record = os.path.join(self.build_root, "ext-result.json")
+        result: Any = None
+        try:
+            with open(record) as fh:
+                result = json.load(fh)
+            if not isinstance(result, dict) or result.get("sources") != sources:
+                result = None
+        except (OSError, ValueError):
+            result = None
+        if result is None:
+            spec = importlib.util.spec_from_file_location(
+                "_autograder_build", os.path.join(_HERE[0], "_autograder_build.py"))
+            builder = importlib.util.module_from_spec(spec)  # type: ignore[arg-type]
+            sys.modules["_autograder_build"] = builder  # its dataclasses look it up
+            spec.loader.exec_module(builder)  # type: ignore[union-attr]
+            result = builder.run_build(self.root, self.library, sources, dest,
+                                       float(req.get("timeout", 180)))
+            result["sources"] = sources
+            with open(record, "w") as fh:
+                json.dump(result, fh)
+        if result.get("ok"):
+            if dest not in sys.path:
+                sys.path.insert(0, dest)
+            self.roots.append(os.path.realpath(dest))
+            importlib.invalidate_caches()
+        return {"ok": bool(result.get("ok")), "log": str(result.get("log", "")),
+                "seconds": float(result.get("seconds", 0.0))}
 
     def error_reply(self, exc: BaseException) -> dict[str, Any]:
         try:
@@ -213,8 +258,9 @@ class Worker:
         try:
             for fs in traceback.extract_tb(exc.__traceback__):
                 filename = os.path.realpath(fs.filename)
-                if filename.startswith(self.root + os.sep):
-                    rel = os.path.relpath(filename, self.root)
+                base = next((r for r in self.roots if filename.startswith(r + os.sep)), None)
+                if base is not None:
+                    rel = os.path.relpath(filename, base)
                     frames.append(f"{rel}:{fs.lineno} in {fs.name}: {(fs.line or '').strip()}"[:300])
         except BaseException:
             frames = []
@@ -267,6 +313,7 @@ def _private_fd(fd: int) -> int:
     return new
 
 
+_HERE = [""]  # the folder of this script and of its copied helpers
 _SEED = [0]  # the current process's seed; a forked worker sets its own before serving
 
 
@@ -324,6 +371,7 @@ def main(argv: list[str]) -> int:
     os.dup2(log, 2)
     os.close(log)
     here = os.path.dirname(os.path.abspath(__file__))
+    _HERE[0] = here
     # ``python -I`` leaves the script's folder off sys.path: put it first for
     # the two copies placed there (jail, protocol), so nothing but the standard
     # library is imported before confinement; it is removed again below.
@@ -341,9 +389,14 @@ def main(argv: list[str]) -> int:
     sys.path.insert(0, cfg["root"])
     _seed_torch_on_import()
     if zygote:
+        for name in cfg.get("preload", []):  # after confinement, before any student code
+            try:
+                __import__(name)
+            except Exception as exc:  # noqa: BLE001 - the workers import it (and fail) themselves
+                os.write(2, f"autograder: could not preload {name}: {exc}\n".encode())
         return _zygote(req_fd, cfg, info)
     _become_worker(int(cfg.get("seed", 0)), cfg.get("cwd") or os.getcwd())
-    Worker(req_fd, resp_fd, cfg["root"], cfg["library"], info).serve()
+    Worker(req_fd, resp_fd, cfg["root"], cfg["library"], info, build_root=os.getcwd()).serve()
     return 0
 
 
@@ -356,6 +409,12 @@ def _become_worker(seed: int, cwd: str) -> None:
     _SEED[0] = seed
     random.seed(seed)
     np.random.seed(seed)
+    torch = sys.modules.get("torch")
+    if torch is not None:  # preloaded by the fork server: seed it for this worker
+        try:
+            torch.manual_seed(seed)
+        except Exception:  # pragma: no cover - a torch without it
+            pass
     os.environ["HOME"] = os.environ["TMPDIR"] = cwd
     os.chdir(cwd)
 
@@ -450,7 +509,8 @@ def _zygote(ctrl_fd: int, cfg: dict[str, Any], info: dict[str, Any]) -> int:
                 os.dup2(log, 2)
                 os.close(log)
                 _become_worker(seed, cwd)
-                Worker(req_fd, resp_fd, cfg["root"], cfg["library"], info).serve()
+                Worker(req_fd, resp_fd, cfg["root"], cfg["library"], info,
+                       build_root=base).serve()
             finally:
                 os._exit(0)
         children[pid] = cwd

@@ -1,0 +1,249 @@
+"""Compiling a library's Cython extensions: the student's inside the sandbox, the reference's here.
+
+An assignment whose library holds Cython sources declares them in its suite's
+``build.toml``::
+
+    [build]
+    sources = ["im2col_cython.pyx"]      # relative to the library package
+    tasks = ["conv_fast", "max_pool_fast"]  # the tasks whose tests need them
+    timeout = 180                           # seconds for the whole build
+
+The student's extension is compiled ONCE per submission, inside a sandboxed
+worker (``Sandbox.build``): the worker copies the submitted package (sources
+only: compiled files shipped in the submission are left out) into a writable
+folder of the submission's fork server, compiles it there with Cython and the
+C compiler in a child process (this file, run as a script: it imports only
+the standard library, setuptools and Cython), and puts that folder first on
+``sys.path``. Later workers forked from the same fork server find the result
+(``result.json``) and import the compiled copy. The grader never imports
+anything the student built. A failed build fails only the tests of the
+declared tasks, with the compiler's message; the other tasks import the
+submission as usual.
+
+The reference's extension (trusted code) is compiled in place, in the
+grader's process tree, when it is missing or older than its source
+(:func:`ensure_reference_built`).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+BUILD_FILE = "build.toml"
+DEFAULT_BUILD_TIMEOUT = 180.0
+LOG_TAIL = 3000  # characters of the compiler's output kept for the report
+SKIP_SUFFIXES = (".so", ".pyd", ".c", ".cpp", ".o", ".pyc")
+
+
+@dataclass(frozen=True)
+class BuildSpec:
+    """What to compile (``sources``, relative to the library package), for which tasks."""
+
+    sources: tuple[str, ...]
+    tasks: tuple[str, ...]
+    timeout: float = DEFAULT_BUILD_TIMEOUT
+
+
+def load_build_spec(suite_dir: Path | None, known_tasks: Any = None) -> BuildSpec | None:
+    """The suite's ``build.toml`` as a :class:`BuildSpec` (``None`` when there is none).
+
+    Raises ``ValueError`` for a malformed file or an unknown task id.
+    """
+    if suite_dir is None:
+        return None
+    path = Path(suite_dir) / BUILD_FILE
+    if not path.is_file():
+        return None
+    import tomllib
+
+    data = tomllib.loads(path.read_text(encoding="utf-8")).get("build")
+    if not isinstance(data, dict):
+        raise ValueError(f"{path}: missing [build] table")
+    sources, tasks = data.get("sources"), data.get("tasks")
+    for key, value in (("sources", sources), ("tasks", tasks)):
+        if not isinstance(value, list) or not value or not all(isinstance(v, str) for v in value):
+            raise ValueError(f"{path}: [build] {key} must be a non-empty list of strings")
+    for s in sources:
+        if s.startswith("/") or ".." in Path(s).parts or not s.endswith(".pyx"):
+            raise ValueError(f"{path}: source {s!r} must be a relative .pyx path")
+    if known_tasks is not None:
+        unknown = sorted(set(tasks) - set(known_tasks))
+        if unknown:
+            raise ValueError(f"{path}: unknown tasks {unknown}")
+    timeout = data.get("timeout", DEFAULT_BUILD_TIMEOUT)
+    if isinstance(timeout, bool) or not isinstance(timeout, (int, float)) or timeout <= 0:
+        raise ValueError(f"{path}: [build] timeout must be a positive number")
+    return BuildSpec(tuple(sources), tuple(tasks), float(timeout))
+
+
+def module_name(library: str, source: str) -> str:
+    """``cs231n`` + ``sub/im2col_cython.pyx`` -> ``cs231n.sub.im2col_cython``."""
+    parts = Path(source).with_suffix("").parts
+    return ".".join([library, *parts])
+
+
+def copy_package(src: Path, dest: Path) -> None:
+    """Copy the package ``src`` to ``dest``: regular files only, compiled files left out."""
+    for root, dirs, files in os.walk(src, followlinks=False):
+        dirs[:] = [d for d in dirs if d != "__pycache__" and not os.path.islink(os.path.join(root, d))]
+        rel = os.path.relpath(root, src)
+        target = dest / rel if rel != "." else dest
+        target.mkdir(parents=True, exist_ok=True)
+        for name in files:
+            path = os.path.join(root, name)
+            if os.path.islink(path) or not os.path.isfile(path) or name.endswith(SKIP_SUFFIXES):
+                continue
+            shutil.copyfile(path, target / name)
+
+
+def compile_inplace(root: Path, library: str, sources: list[str]) -> int:
+    """Compile ``sources`` of the package ``root/library`` in place (setuptools + Cython).
+
+    Prints the compiler's output; returns 0 on success. Runs in a child process.
+    """
+    os.chdir(root)
+    try:
+        from Cython.Build import cythonize
+        from setuptools import Distribution, Extension
+    except ImportError as exc:
+        print(f"the grader cannot compile Cython here: {exc}", flush=True)
+        return 2
+    exts = [Extension(module_name(library, s), [os.path.join(library, s)],
+                      extra_compile_args=["-O3"]) for s in sources]
+    try:
+        modules = cythonize(exts, language_level=3, quiet=True, force=True)
+        dist = Distribution({"name": f"{library}-extensions", "ext_modules": modules,
+                             "script_args": ["build_ext", "--inplace", "--build-temp",
+                                             "_build_temp", "--build-lib", "_build_temp/lib"]})
+        dist.parse_command_line()
+        dist.run_commands()
+    except (Exception, SystemExit) as exc:  # Cython's and the compiler's failures
+        msg = str(exc).strip()
+        print(f"build failed: {type(exc).__name__}" + (f": {msg}" if msg else ""), flush=True)
+        return 1
+    return 0
+
+
+def run_build(root: str, library: str, sources: list[str], dest: str,
+              timeout: float) -> dict[str, Any]:
+    """Copy the package under ``dest`` and compile it in a child process.
+
+    Returns ``{"ok": bool, "log": tail of the output, "seconds": float}``.
+    Called in the sandbox worker (student code) or for tests.
+    """
+    t0 = time.monotonic()
+    dest_p = Path(dest)
+    if dest_p.exists():
+        shutil.rmtree(dest_p)
+    dest_p.mkdir(parents=True)
+    src = Path(root) / library
+    missing = [s for s in sources if not (src / s).is_file()]
+    if missing:
+        return {"ok": False, "log": f"missing source file(s): "
+                f"{', '.join(f'{library}/{m}' for m in missing)}", "seconds": 0.0}
+    copy_package(src, dest_p / library)
+    cmd = [sys.executable, "-I", "-B", os.path.abspath(__file__),
+           json.dumps({"root": str(dest_p), "library": library, "sources": list(sources)})]
+    env = dict(os.environ)
+    proc = subprocess.Popen(cmd, cwd=str(dest_p), stdin=subprocess.DEVNULL,
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                            start_new_session=True, env=env)
+    try:
+        out, _ = proc.communicate(timeout=timeout)
+        code = proc.returncode
+    except subprocess.TimeoutExpired:
+        _kill_group(proc)
+        out, _ = proc.communicate()
+        out = (out or b"") + f"\nthe build took more than {timeout:g} s (stopped)\n".encode()
+        code = -1
+    text = (out or b"").decode("utf-8", "replace")
+    shutil.rmtree(dest_p / "_build_temp", ignore_errors=True)
+    return {"ok": code == 0, "log": tail(text), "seconds": round(time.monotonic() - t0, 3)}
+
+
+def tail(text: str, limit: int = LOG_TAIL) -> str:
+    """The last ``limit`` characters of ``text``, cut at a line start."""
+    text = text.strip()
+    if len(text) <= limit:
+        return text
+    cut = text[-limit:]
+    nl = cut.find("\n")
+    return "..." + (cut[nl:] if 0 <= nl < 200 else cut)
+
+
+def _kill_group(proc: subprocess.Popen[bytes]) -> None:
+    import signal
+
+    try:
+        os.killpg(proc.pid, signal.SIGKILL)
+    except (ProcessLookupError, PermissionError):
+        pass
+    try:
+        proc.kill()
+    except OSError:
+        pass
+
+
+def failure_message(result: dict[str, Any], sources: tuple[str, ...], library: str) -> str:
+    """The student-facing message of a failed build (compiler output tail included)."""
+    names = ", ".join(f"{library}/{s}" for s in sources)
+    log = str(result.get("log") or "no output")[-LOG_TAIL:]
+    return (f"your Cython extension ({names}) did not compile, so this test could not run. "
+            f"Build it yourself with `python build_ext.py`; the compiler said:\n{log}")
+
+
+def ensure_reference_built(pkg_dir: Path, library: str, sources: tuple[str, ...],
+                           timeout: float = DEFAULT_BUILD_TIMEOUT) -> None:
+    """Compile the (trusted) reference extension in place when missing or stale.
+
+    Raises ``RuntimeError`` with the compiler's output when it fails.
+    """
+    import fcntl
+    import importlib.machinery
+
+    suffix = importlib.machinery.EXTENSION_SUFFIXES[0]
+    pkg_dir = Path(pkg_dir).resolve()
+
+    def stale() -> list[str]:
+        out = []
+        for s in sources:
+            pyx = pkg_dir / s
+            so = pyx.with_name(pyx.stem + suffix)
+            if not so.is_file() or so.stat().st_mtime < pyx.stat().st_mtime:
+                out.append(s)
+        return out
+
+    if not stale():
+        return
+    # several grading processes (grade-all -j N) may get here at once: one builds
+    lock_dir = pkg_dir.parent / "build"  # ignored by git and by nbgrader's release
+    lock_dir.mkdir(exist_ok=True)
+    with open(lock_dir / ".reference-extension.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        todo = stale()
+        if todo:
+            _compile_reference(pkg_dir, library, todo, timeout)
+
+
+def _compile_reference(pkg_dir: Path, library: str, stale: list[str], timeout: float) -> None:
+    cmd = [sys.executable, "-I", "-B", os.path.abspath(__file__),
+           json.dumps({"root": str(pkg_dir.parent), "library": library, "sources": stale})]
+    done = subprocess.run(cmd, cwd=str(pkg_dir.parent), capture_output=True, text=True,
+                          timeout=timeout, check=False)
+    shutil.rmtree(pkg_dir.parent / "_build_temp", ignore_errors=True)
+    if done.returncode != 0:
+        raise RuntimeError(f"the reference extension did not compile: "
+                           f"{tail(done.stdout + done.stderr, 1500)}")
+
+
+if __name__ == "__main__":
+    cfg = json.loads(sys.argv[1])
+    sys.exit(compile_inplace(Path(cfg["root"]), cfg["library"], list(cfg["sources"])))

@@ -1,0 +1,147 @@
+"""Fast convolution and max pooling, built on the Cython im2col / col2im.
+
+A convolution is one matrix product per image once the receptive fields are
+unfolded into columns (``im2col_cython``); its backward pass is two matrix
+products and a fold back (``col2im_cython``). The images are processed a few
+at a time, so the column matrix never holds the whole batch: the extra memory
+stays bounded (about ``CHUNK_BYTES``) whatever the batch size.
+
+The extension must be compiled first: ``python build_ext.py`` in the folder
+that holds ``cs231n`` (see im2col_cython.pyx).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+try:
+    from .im2col_cython import col2im_cython, im2col_cython
+except ImportError as exc:  # not compiled yet: the fast layers say so when called
+    _IMPORT_ERROR: ImportError | None = exc
+
+    def _missing(*args: Any, **kwargs: Any) -> Any:
+        raise ImportError(
+            "cs231n.im2col_cython is not compiled: run `python build_ext.py` in the "
+            f"folder that holds cs231n, then restart the kernel ({_IMPORT_ERROR})"
+        )
+
+    im2col_cython = col2im_cython = _missing
+else:
+    _IMPORT_ERROR = None
+
+#: Bytes of column matrix processed at a time (at least one image).
+CHUNK_BYTES = 2 << 20
+
+
+def _chunk(per_image_bytes: int) -> int:
+    """Number of images per chunk so that their columns take about CHUNK_BYTES."""
+    return max(1, CHUNK_BYTES // max(1, per_image_bytes))
+
+
+def _out_size(size: int, field: int, pad: int, stride: int) -> int:
+    if stride < 1 or pad < 0 or size + 2 * pad < field:
+        raise ValueError(f"invalid window: size {size}, field {field}, pad {pad}, stride {stride}")
+    return 1 + (size + 2 * pad - field) // stride
+
+
+def conv_forward_im2col(x: np.ndarray, w: np.ndarray, b: np.ndarray,
+                        conv_param: dict[str, Any]) -> tuple[np.ndarray, Any]:
+    """Fast forward pass of a convolutional layer (same contract as conv_forward_naive).
+
+    Inputs:
+    - x: (N, C, H, W) input, float32 or float64.
+    - w: (F, C, HH, WW) filters (any HH, WW).
+    - b: (F,) biases.
+    - conv_param: dictionary with 'stride' (>= 1) and 'pad' (>= 0).
+
+    Returns a tuple of:
+    - out: (N, F, H', W') output of dtype result_type(x, w, b), where
+      H' = 1 + (H + 2 * pad - HH) // stride and W' = 1 + (W + 2 * pad - WW) // stride.
+    - cache: (x, w, b, conv_param), for conv_backward_im2col (the columns are
+      not kept: the backward pass unfolds the input again, chunk by chunk).
+    """
+    out = None
+    # TODO: for each chunk of images x[n0:n1] (see _chunk), unfold it with
+    # im2col_cython into cols of shape (n, C*HH*WW, H'*W'), multiply by the
+    # filters seen as a (F, C*HH*WW) matrix (np.matmul broadcasts over the
+    # images and can write straight into the output with out=...), then add
+    # the biases. Compute in the dtype of the result.
+    # TODO(conv_fast): your code here
+    raise NotImplementedError("conv_fast: conv_forward_im2col is not implemented yet (see the TODO above)")
+    cache = (x, w, b, conv_param)
+    return out, cache
+
+
+def conv_backward_im2col(dout: np.ndarray, cache: Any) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Fast backward pass of a convolutional layer.
+
+    Inputs:
+    - dout: (N, F, H', W') upstream derivatives.
+    - cache: (x, w, b, conv_param) from conv_forward_im2col.
+
+    Returns a tuple of:
+    - dx: (N, C, H, W) gradient with respect to x.
+    - dw: (F, C, HH, WW) gradient with respect to w.
+    - db: (F,) gradient with respect to b.
+    """
+    dx, dw, db = None, None, None
+    # TODO: chunk by chunk, unfold x again (cols), then
+    #   dw += sum over the chunk's images of dout[n] @ cols[n].T   (F, C*HH*WW)
+    #   dcols = w_rows.T @ dout[n]  for every image n              (C*HH*WW, H'*W')
+    #   dx[n0:n1] = col2im_cython(dcols, ...)
+    # and db is the sum of dout over every axis but the filters'.
+    # TODO(conv_fast): your code here
+    raise NotImplementedError("conv_fast: conv_backward_im2col is not implemented yet (see the TODO above)")
+    return dx, dw, db
+
+
+def max_pool_forward_fast(x: np.ndarray, pool_param: dict[str, Any]) -> tuple[np.ndarray, Any]:
+    """Fast forward pass of a max-pooling layer (same contract as max_pool_forward_naive).
+
+    No padding; the pools need not tile the input (rows and columns that no
+    pool covers are ignored) and may overlap.
+
+    Inputs:
+    - x: (N, C, H, W) input.
+    - pool_param: dictionary with 'pool_height', 'pool_width' and 'stride'.
+
+    Returns a tuple of:
+    - out: (N, C, H', W') output of x's dtype, where
+      H' = 1 + (H - pool_height) // stride and W' = 1 + (W - pool_width) // stride.
+    - cache: object to give to max_pool_backward_fast.
+    """
+    out, cache = None, None
+    # TODO: treat every channel as an image of one channel (reshape to
+    # (N*C, 1, H, W)), unfold the pools with im2col_cython (padding 0), and
+    # take the maximum (and remember where it is, np.argmax) over the pool axis.
+    # TODO(max_pool_fast): your code here
+    raise NotImplementedError("max_pool_fast: max_pool_forward_fast is not implemented yet (see the TODO above)")
+    return out, cache
+
+
+def max_pool_backward_fast(dout: np.ndarray, cache: Any) -> np.ndarray:
+    """Fast backward pass of a max-pooling layer.
+
+    The gradient of each pool goes to the position of its maximum (the first
+    one in row-major order when there are ties); overlapping pools add up.
+
+    Inputs:
+    - dout: (N, C, H', W') upstream derivatives.
+    - cache: from max_pool_forward_fast.
+
+    Returns:
+    - dx: (N, C, H, W) gradient with respect to the input.
+    """
+    dx = None
+    # TODO: scatter dout into a zero column array at the positions of the
+    # maxima, then fold it back with col2im_cython.
+    # TODO(max_pool_fast): your code here
+    raise NotImplementedError("max_pool_fast: max_pool_backward_fast is not implemented yet (see the TODO above)")
+    return dx
+
+
+# The names the notebook and the sandwich layers use.
+conv_forward_fast = conv_forward_im2col
+conv_backward_fast = conv_backward_im2col

@@ -1,0 +1,410 @@
+"""PyTorch: the same small networks three ways, and a model of your own design.
+
+Three levels of PyTorch's API, from the lowest to the highest:
+
+1. Bare tensors: the network is a function of its input and a list of weight
+   tensors (``two_layer_fc``, ``three_layer_convnet``), written with ``torch``
+   and ``torch.nn.functional`` operations only.
+2. The Module API: subclasses of ``torch.nn.Module`` holding their own layers
+   (``TwoLayerFC``, ``ThreeLayerConvNet``).
+3. The Sequential API: ``torch.nn.Sequential`` containers
+   (``sequential_two_layer_fc``, ``sequential_three_layer_convnet``).
+
+Then ``build_my_model`` is your own CIFAR-10 classifier, trained in
+PyTorch.ipynb. The notebook saves its weights with ``save_weights`` into
+``WEIGHTS_FILE`` next to the notebook; submit that file with your code. The
+autograder builds your model with ``build_my_model()``, loads the file with
+``load_weights`` and classifies test images whose labels it keeps to itself.
+
+Image format of the CIFAR-10 helpers: the arrays returned by
+``cs231n.data_utils.get_CIFAR10_data`` (mean image of the training split
+subtracted, pixel scale 0..255). ``preprocess`` turns them into the float32
+(N, 3, 32, 32) tensors the models take; the autograder prepares its test
+images the same way.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+#: File name of your trained model's weights, next to PyTorch.ipynb.
+WEIGHTS_FILE = "my_model_weights.npz"
+#: Mean-subtracted pixels are divided by this, for inputs of about unit scale.
+PIXEL_SCALE = 64.0
+#: Target accuracy of your model on CIFAR-10's test images (course target).
+TARGET_ACCURACY = 0.70
+#: At most this many training epochs for your model.
+MAX_EPOCHS = 10
+
+
+# ----------------------------------------------------------------------------- data
+
+
+def preprocess(X: np.ndarray) -> torch.Tensor:
+    """Turn mean-subtracted CIFAR-10 images into the models' input tensor.
+
+    Inputs:
+    - X: mean-subtracted images (pixel scale 0..255) in one of three layouts:
+      (N, 3, 32, 32) channels first (as get_CIFAR10_data returns them),
+      (N, 32, 32, 3) channels last, or (N, 3072) rows in the (32, 32, 3) order.
+
+    Returns:
+    - x: (N, 3, 32, 32) float32 tensor, X divided by PIXEL_SCALE, channels first.
+    """
+    X = np.asarray(X, dtype=np.float32)
+    if X.ndim == 4 and X.shape[1:] == (3, 32, 32):
+        chw = X
+    elif X.ndim == 4 and X.shape[1:] == (32, 32, 3) or X.ndim == 2 and X.shape[1] == 3072:
+        chw = X.reshape(-1, 32, 32, 3).transpose(0, 3, 1, 2)
+    else:
+        raise ValueError(f"expected images of shape (N, 3, 32, 32), (N, 32, 32, 3) or (N, 3072), got {X.shape}")
+    return torch.from_numpy(np.ascontiguousarray(chw)) / PIXEL_SCALE
+
+
+def minibatches(x: torch.Tensor, y: torch.Tensor | None, batch_size: int, *,
+                shuffle: bool = False, generator: torch.Generator | None = None
+                ) -> Iterator[tuple[torch.Tensor, torch.Tensor | None]]:
+    """Yield (x_batch, y_batch) pairs of at most batch_size examples (y_batch None when y is None)."""
+    n = x.shape[0]
+    order = torch.randperm(n, generator=generator) if shuffle else torch.arange(n)
+    for start in range(0, n, batch_size):
+        idx = order[start:start + batch_size]
+        yield x[idx], (None if y is None else y[idx])
+
+
+def augment(x: torch.Tensor, generator: torch.Generator | None = None, pad: int = 4) -> torch.Tensor:
+    """Random horizontal flips and random crops (after zero padding by pad pixels) of a batch.
+
+    Inputs:
+    - x: (N, C, H, W) tensor.
+
+    Returns:
+    - (N, C, H, W) tensor: each image flipped with probability 1/2, then shifted by
+      up to pad pixels in each direction.
+    """
+    n, _, h, w = x.shape
+    flip = torch.rand(n, generator=generator) < 0.5
+    x = torch.where(flip[:, None, None, None], x.flip(3), x)
+    padded = F.pad(x, (pad, pad, pad, pad))
+    dy = torch.randint(0, 2 * pad + 1, (n,), generator=generator)
+    dx = torch.randint(0, 2 * pad + 1, (n,), generator=generator)
+    rows = (dy[:, None] + torch.arange(h)[None, :])[:, None, :, None]
+    cols = (dx[:, None] + torch.arange(w)[None, :])[:, None, None, :]
+    batch = torch.arange(n)[:, None, None, None]
+    chan = torch.arange(x.shape[1])[None, :, None, None]
+    return padded[batch, chan, rows, cols]
+
+
+# ----------------------------------------------------------------------------- bare tensors
+
+
+def flatten(x: torch.Tensor) -> torch.Tensor:
+    """Reshape each example of a minibatch into a vector.
+
+    Inputs:
+    - x: (N, d_1, ..., d_k) tensor.
+
+    Returns:
+    - (N, d_1 * ... * d_k) tensor holding the same values (a view when possible).
+    """
+    # TODO: one reshape/view; keep the first dimension, merge all the others.
+    ### BEGIN SOLUTION pytorch_flatten
+    return x.reshape(x.shape[0], -1)
+    ### END SOLUTION
+
+
+def two_layer_fc(x: torch.Tensor, params: Sequence[torch.Tensor]) -> torch.Tensor:
+    """Two-layer fully connected ReLU network, from bare tensors: affine - ReLU - affine.
+
+    No biases: scores = relu(flatten(x) @ w1) @ w2.
+
+    Inputs:
+    - x: (N, d_1, ..., d_k) tensor, D = d_1 * ... * d_k.
+    - params: [w1, w2], w1 of shape (D, H) and w2 of shape (H, C).
+
+    Returns:
+    - scores: (N, C) tensor of class scores (differentiable with respect to the params).
+    """
+    w1, w2 = params
+    # TODO: flatten x, then the two layers with a ReLU in between, with torch
+    # operations only (autograd computes the gradients).
+    ### BEGIN SOLUTION pytorch_two_layer_fc
+    hidden = F.relu(flatten(x).mm(w1))
+    scores = hidden.mm(w2)
+    ### END SOLUTION
+    return scores
+
+
+def three_layer_convnet(x: torch.Tensor, params: Sequence[torch.Tensor]) -> torch.Tensor:
+    """Three-layer ConvNet from bare tensors: conv - ReLU - conv - ReLU - affine.
+
+    Layers:
+    1. convolution with channel_1 filters of size KH1 x KW1, zero padding 2, stride 1, then ReLU;
+    2. convolution with channel_2 filters of size KH2 x KW2, zero padding 1, stride 1, then ReLU;
+    3. fully connected layer to C classes (the feature maps flattened per example).
+
+    Inputs:
+    - x: (N, C_in, H, W) tensor of images.
+    - params: [conv_w1, conv_b1, conv_w2, conv_b2, fc_w, fc_b]:
+      - conv_w1: (channel_1, C_in, KH1, KW1), conv_b1: (channel_1,)
+      - conv_w2: (channel_2, channel_1, KH2, KW2), conv_b2: (channel_2,)
+      - fc_w: (channel_2 * H2 * W2, C), fc_b: (C,), where H2 x W2 is the size of
+        the second convolution's output (H x W for 5x5 then 3x3 filters).
+
+    Returns:
+    - scores: (N, C) tensor of class scores.
+    """
+    conv_w1, conv_b1, conv_w2, conv_b2, fc_w, fc_b = params
+    # TODO: use torch.nn.functional.conv2d (and relu); flatten before the last layer.
+    ### BEGIN SOLUTION pytorch_three_layer_convnet
+    h1 = F.relu(F.conv2d(x, conv_w1, conv_b1, padding=2))
+    h2 = F.relu(F.conv2d(h1, conv_w2, conv_b2, padding=1))
+    scores = flatten(h2).mm(fc_w) + fc_b
+    ### END SOLUTION
+    return scores
+
+
+# ----------------------------------------------------------------------------- Module API
+
+
+class TwoLayerFC(nn.Module):
+    """Two-layer fully connected ReLU network as an nn.Module: fc1 - ReLU - fc2.
+
+    Attributes (the autograder looks them up by these names):
+    - fc1: nn.Linear(input_size, hidden_size)
+    - fc2: nn.Linear(hidden_size, num_classes)
+    Weights initialized with nn.init.kaiming_normal_, biases with zeros.
+    """
+
+    def __init__(self, input_size: int, hidden_size: int, num_classes: int) -> None:
+        super().__init__()
+        # TODO: create fc1 and fc2 and initialize their weights and biases.
+        ### BEGIN SOLUTION pytorch_module_api
+        self.fc1 = nn.Linear(input_size, hidden_size)
+        self.fc2 = nn.Linear(hidden_size, num_classes)
+        for layer in (self.fc1, self.fc2):
+            nn.init.kaiming_normal_(layer.weight)
+            nn.init.zeros_(layer.bias)
+        ### END SOLUTION
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """x: (N, d_1, ..., d_k) tensor, input_size = d_1 * ... * d_k. Returns (N, num_classes) scores."""
+        scores = None
+        # TODO: flatten x, then fc1, ReLU, fc2.
+        ### BEGIN SOLUTION pytorch_module_api
+        scores = self.fc2(F.relu(self.fc1(flatten(x))))
+        ### END SOLUTION
+        return scores
+
+
+class ThreeLayerConvNet(nn.Module):
+    """Three-layer ConvNet as an nn.Module: conv1 - ReLU - conv2 - ReLU - fc.
+
+    Attributes (the autograder looks them up by these names):
+    - conv1: nn.Conv2d(in_channel, channel_1, 5x5, padding 2)
+    - conv2: nn.Conv2d(channel_1, channel_2, 3x3, padding 1)
+    - fc: nn.Linear(channel_2 * 32 * 32, num_classes)  (32 x 32 input images)
+    Weights initialized with nn.init.kaiming_normal_, biases with zeros.
+    """
+
+    def __init__(self, in_channel: int, channel_1: int, channel_2: int, num_classes: int) -> None:
+        super().__init__()
+        # TODO: create conv1, conv2 and fc and initialize their weights and biases.
+        ### BEGIN SOLUTION pytorch_module_api
+        self.conv1 = nn.Conv2d(in_channel, channel_1, kernel_size=5, padding=2)
+        self.conv2 = nn.Conv2d(channel_1, channel_2, kernel_size=3, padding=1)
+        self.fc = nn.Linear(channel_2 * 32 * 32, num_classes)
+        for layer in (self.conv1, self.conv2, self.fc):
+            nn.init.kaiming_normal_(layer.weight)
+            nn.init.zeros_(layer.bias)
+        ### END SOLUTION
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """x: (N, in_channel, 32, 32) tensor. Returns (N, num_classes) scores."""
+        scores = None
+        # TODO: conv1, ReLU, conv2, ReLU, flatten, fc.
+        ### BEGIN SOLUTION pytorch_module_api
+        h = F.relu(self.conv2(F.relu(self.conv1(x))))
+        scores = self.fc(flatten(h))
+        ### END SOLUTION
+        return scores
+
+
+# ----------------------------------------------------------------------------- Sequential API
+
+
+def sequential_two_layer_fc(input_size: int, hidden_size: int, num_classes: int) -> nn.Sequential:
+    """The two-layer network as nn.Sequential: Flatten, Linear, ReLU, Linear.
+
+    Returns:
+    - nn.Sequential whose Linear layers are its items 1 and 3 (shapes as in
+      TwoLayerFC); weights initialized with nn.init.kaiming_normal_, biases with zeros.
+    """
+    model = None
+    # TODO: build the container, then initialize its Linear layers.
+    ### BEGIN SOLUTION pytorch_sequential
+    model = nn.Sequential(
+        nn.Flatten(),
+        nn.Linear(input_size, hidden_size),
+        nn.ReLU(),
+        nn.Linear(hidden_size, num_classes),
+    )
+    _kaiming_init(model)
+    ### END SOLUTION
+    return model
+
+
+def sequential_three_layer_convnet(in_channel: int, channel_1: int, channel_2: int,
+                                   num_classes: int) -> nn.Sequential:
+    """The three-layer ConvNet as nn.Sequential: Conv2d, ReLU, Conv2d, ReLU, Flatten, Linear.
+
+    Returns:
+    - nn.Sequential with items 0 (Conv2d 5x5, padding 2), 2 (Conv2d 3x3, padding 1)
+      and 5 (Linear from channel_2 * 32 * 32), shapes as in ThreeLayerConvNet;
+      weights initialized with nn.init.kaiming_normal_, biases with zeros.
+    """
+    model = None
+    # TODO: build the container, then initialize its layers.
+    ### BEGIN SOLUTION pytorch_sequential
+    model = nn.Sequential(
+        nn.Conv2d(in_channel, channel_1, kernel_size=5, padding=2),
+        nn.ReLU(),
+        nn.Conv2d(channel_1, channel_2, kernel_size=3, padding=1),
+        nn.ReLU(),
+        nn.Flatten(),
+        nn.Linear(channel_2 * 32 * 32, num_classes),
+    )
+    _kaiming_init(model)
+    ### END SOLUTION
+    return model
+
+
+def _kaiming_init(model: nn.Module) -> None:
+    """Kaiming-normal weights and zero biases for every Linear and Conv2d layer of model."""
+    for layer in model.modules():
+        if isinstance(layer, (nn.Linear, nn.Conv2d)):
+            nn.init.kaiming_normal_(layer.weight)
+            nn.init.zeros_(layer.bias)
+
+
+# ----------------------------------------------------------------------------- your model
+
+
+def build_my_model() -> nn.Module:
+    """Your CIFAR-10 classifier (untrained): input (N, 3, 32, 32) from preprocess, output (N, 10) scores.
+
+    Any architecture built from torch.nn layers, trained in at most MAX_EPOCHS
+    epochs. Course target: TARGET_ACCURACY on the test images of the full
+    CIFAR-10 (the autograder's threshold depends on the data it grades with).
+    The autograder calls this function, loads your saved weights into the
+    result and switches it to eval mode, so the architecture must match the
+    weights you submit. Keep it small (the weights file should stay under 2 MB).
+    """
+    model = None
+    # TODO: design your network (ideas: conv - batchnorm - ReLU blocks, pooling,
+    # global average pooling before the last linear layer).
+    ### BEGIN SOLUTION pytorch_my_model
+    def block(c_in: int, c_out: int) -> list[nn.Module]:
+        return [nn.Conv2d(c_in, c_out, 3, padding=1, bias=False), nn.BatchNorm2d(c_out), nn.ReLU()]
+
+    model = nn.Sequential(
+        *block(3, 32), *block(32, 32), nn.MaxPool2d(2),
+        *block(32, 64), *block(64, 64), nn.MaxPool2d(2),
+        *block(64, 128), nn.MaxPool2d(2),
+        nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(128, 10),
+    )
+    ### END SOLUTION
+    return model
+
+
+# ----------------------------------------------------------------------------- training helpers
+
+
+def train(model: nn.Module, optimizer: torch.optim.Optimizer, x: torch.Tensor, y: torch.Tensor, *,
+          epochs: int = 1, batch_size: int = 64, scheduler: object | None = None,
+          augment_data: bool = False, x_val: torch.Tensor | None = None,
+          y_val: torch.Tensor | None = None, seed: int = 0, verbose: bool = True) -> list[float]:
+    """Train model with cross-entropy loss; returns the loss of every iteration.
+
+    Inputs:
+    - x: (N, ...) input tensor, y: (N,) int64 labels.
+    - scheduler: optional learning-rate scheduler, stepped after every iteration.
+    - augment_data: random flips and crops of every batch (see augment).
+    - x_val, y_val: optional validation data, accuracy printed after each epoch.
+    """
+    gen = torch.Generator().manual_seed(seed)
+    losses = []
+    for epoch in range(epochs):
+        model.train()
+        start = time.perf_counter()
+        for xb, yb in minibatches(x, y, batch_size, shuffle=True, generator=gen):
+            if augment_data:
+                xb = augment(xb, gen)
+            loss = F.cross_entropy(model(xb), yb)
+            optimizer.zero_grad()
+            loss.backward()
+            optimizer.step()
+            if scheduler is not None:
+                scheduler.step()  # type: ignore[attr-defined]
+            losses.append(float(loss.detach()))
+        if verbose:
+            msg = f"epoch {epoch + 1}/{epochs}: loss {losses[-1]:.3f} ({time.perf_counter() - start:.1f} s)"
+            if x_val is not None and y_val is not None:
+                msg += f", val accuracy {check_accuracy(model, x_val, y_val):.3f}"
+            print(msg, flush=True)
+    return losses
+
+
+def predict_scores(model: nn.Module, x: torch.Tensor | np.ndarray, batch_size: int = 200) -> np.ndarray:
+    """Class scores of model (in eval mode, no gradients) for every example of x, batch by batch.
+
+    Inputs:
+    - x: (N, ...) tensor or array of model inputs (float32).
+
+    Returns:
+    - (N, C) float32 numpy array of scores.
+    """
+    x = torch.as_tensor(np.asarray(x, dtype=np.float32)) if isinstance(x, np.ndarray) else x
+    model.eval()
+    out = []
+    with torch.inference_mode():
+        for xb, _ in minibatches(x, None, batch_size):
+            out.append(model(xb).float().numpy())
+    if not out:
+        return np.zeros((0, 0), dtype=np.float32)
+    return np.concatenate(out)
+
+
+def check_accuracy(model: nn.Module, x: torch.Tensor, y: torch.Tensor, batch_size: int = 200) -> float:
+    """Fraction of the examples of x that model classifies as y."""
+    scores = predict_scores(model, x, batch_size)
+    return float(np.mean(scores.argmax(axis=1) == np.asarray(y)))
+
+
+def save_weights(model: nn.Module, path: str | Path = WEIGHTS_FILE) -> Path:
+    """Save model's state dict (parameters and buffers) as a plain .npz file, without pickle.
+
+    Every entry is stored as a numeric numpy array under its state-dict name, so
+    the file can be read with numpy.load(path, allow_pickle=False).
+    """
+    arrays = {name: t.detach().cpu().numpy() for name, t in model.state_dict().items()}
+    path = Path(path)
+    with open(path, "wb") as f:
+        np.savez(f, **arrays)
+    return path
+
+
+def load_weights(model: nn.Module, path: str | Path = WEIGHTS_FILE) -> nn.Module:
+    """Load a file written by save_weights into model (same architecture); returns model in eval mode."""
+    with np.load(Path(path), allow_pickle=False) as data:
+        state = {name: torch.from_numpy(np.array(data[name])) for name in data.files}
+    model.load_state_dict(state, strict=True)
+    model.eval()
+    return model
