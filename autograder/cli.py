@@ -1,8 +1,9 @@
 """Command line: ``autograder grade SUBMISSION --assignment A`` and ``autograder tasks``.
 
-Exit codes: 0 when a complete report was written and the grader had no
-internal error (whatever the score), 1 when the report records an internal
-grader error, 2 for command-line misuse (one line on stderr, no traceback).
+Exit codes: 0 whenever a complete report was written, whatever the score and
+even when the grader itself failed (the report then says so, and a warning
+goes to stderr); 1 when the report could not be written; 2 for command-line
+misuse (one line on stderr, no traceback).
 """
 
 from __future__ import annotations
@@ -134,17 +135,23 @@ def main(argv: list[str] | None = None) -> int:
     from autograder.report import print_table
     from autograder.runner import grade
 
-    report = grade(
-        args.submission, args.assignment, results_path=args.results, seed=args.seed,
-        course_root=args.course_root, data_dir=args.data_dir, timeout=args.timeout,
-        time_limit=args.time_limit, memory_limit_mb=args.memory_limit,
-        sandbox_user=args.sandbox_user, suite_dir=suite, tasks=args.task,
-        require_isolation=args.require_isolation, quiet=True,
-    )
+    try:
+        report = grade(
+            args.submission, args.assignment, results_path=args.results, seed=args.seed,
+            course_root=args.course_root, data_dir=args.data_dir, timeout=args.timeout,
+            time_limit=args.time_limit, memory_limit_mb=args.memory_limit,
+            sandbox_user=args.sandbox_user, suite_dir=suite, tasks=args.task,
+            require_isolation=args.require_isolation, quiet=True,
+        )
+    except OSError as exc:  # the report itself could not be written
+        print(f"autograder: error: could not write {args.results}: {exc}", file=sys.stderr)
+        return 1
     if not args.quiet:
         print_table(report)
-    internal = report.internal_errors or any(t.internal_error for t in report.tasks)
-    return 1 if internal else 0
+    if report.internal_errors or any(t.internal_error for t in report.tasks):
+        print(f"autograder: warning: the grader itself failed; {args.results} says why",
+              file=sys.stderr)
+    return 0
 
 
 if __name__ == "__main__":

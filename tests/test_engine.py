@@ -212,16 +212,26 @@ def test_cli_exit_codes(submission: Path, tmp_path: Path) -> None:
         assert needle in bad.stderr and "Traceback" not in bad.stderr
         assert len(bad.stderr.strip().splitlines()) == 1
 
-    # a course root without the reference: a complete report saying so, exit 1
+    # a course root without the reference: a complete report saying so, exit 0
     empty = tmp_path / "empty_root"
     empty.mkdir()
     res = tmp_path / "internal.json"
     broken = cli("grade", str(submission), "--assignment", "toy", "--suite-dir", str(SUITE),
                  "--course-root", str(empty), "--results", str(res), "-q", cwd=tmp_path)
-    assert broken.returncode == 1
+    assert broken.returncode == 0
+    assert "the grader itself failed" in broken.stderr and "Traceback" not in broken.stderr
     data = json.loads(res.read_text())
     assert data["score"] == 0 and data["extra_data"]["internal_error"] is True
     assert "internal grader error" in data["tests"][0]["output"]
+
+    # a results path that cannot be written: no report, exit 1, one line
+    blocker = tmp_path / "a_file"
+    blocker.write_text("")
+    unwritable = cli("grade", str(submission), "--assignment", "toy", "--suite-dir", str(SUITE),
+                     "--results", str(blocker / "results.json"), "-q", cwd=tmp_path)
+    assert unwritable.returncode == 1
+    assert unwritable.stderr.startswith("autograder: error: could not write")
+    assert "Traceback" not in unwritable.stderr
 
     listing = cli("tasks", "--assignment", "toy", "--suite-dir", str(SUITE), cwd=tmp_path)
     assert listing.returncode == 0 and "scaler" in listing.stdout and "10" in listing.stdout
