@@ -1,4 +1,4 @@
-"""The student's tools shipped in the assignment folder: ``submit.py check`` and ``collect``."""
+"""The student's tools shipped in the assignment folders: ``submit.py check`` and ``collect``."""
 
 from __future__ import annotations
 
@@ -17,10 +17,11 @@ from autograder.submission import prepare_submission
 from coursegen.mutants import apply_mutants, build_reference_submission, load_mutants
 
 REPO = Path(__file__).resolve().parents[1]
-RELEASE = REPO / "release" / "assignment1"
-SOURCE = REPO / "source" / "assignment1"
-SOLUTIONS = REPO / "solutions" / "assignment1"
 MUTANTS = REPO / "tests" / "fixtures" / "assignment1" / "mutants.toml"
+ASSIGNMENTS = ["assignment1", "assignment2"]
+#: A module and a notebook every submission of the assignment holds.
+SAMPLE = {"assignment1": ("cs231n/layers.py", "knn.ipynb", "svm.ipynb"),
+          "assignment2": ("cs231n/layers.py", "FullyConnectedNets.ipynb", "Dropout.ipynb")}
 
 
 def submit(folder: Path, *args: str) -> subprocess.CompletedProcess[str]:
@@ -37,40 +38,79 @@ def statuses(stdout: str) -> dict[str, str]:
     return out
 
 
-@pytest.fixture(scope="module")
-def reference(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    dest = tmp_path_factory.mktemp("ref") / "assignment1"
-    build_reference_submission(SOURCE, dest)
+def spec_of(assignment: str) -> config.AssignmentSpec:
+    return config.load_tasks(config.suite_dir(assignment) / "tasks.toml")
+
+
+def build_reference(assignment: str, dest: Path) -> Path:
+    """The solution-mode copy of ``assignment`` at ``dest``, with its extension compiled."""
+    source = REPO / "source" / assignment
+    build_reference_submission(source, dest)
+    if (source / "build_ext.py").is_file():  # build_reference_submission leaves out *.so
+        built = sorted((source / "cs231n").glob("im2col_cython*.so"))
+        if built:  # the instructor's build of the same (solution) .pyx
+            shutil.copyfile(built[0], dest / "cs231n" / built[0].name)
+        else:
+            subprocess.run([sys.executable, "build_ext.py"], cwd=dest, check=True,
+                           capture_output=True, timeout=300)
     return dest
 
 
-def test_manifest_matches_the_graders_required_files() -> None:
-    with open(SOURCE / "submission.toml", "rb") as fh:
+@pytest.fixture(scope="module")
+def reference(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return build_reference("assignment1", tmp_path_factory.mktemp("ref") / "assignment1")
+
+
+@pytest.fixture(scope="module", params=ASSIGNMENTS)
+def any_reference(request: pytest.FixtureRequest,
+                  tmp_path_factory: pytest.TempPathFactory) -> tuple[str, Path]:
+    assignment = request.param
+    return assignment, build_reference(assignment, tmp_path_factory.mktemp("ref") / assignment)
+
+
+def test_submit_py_is_the_same_tool_in_every_assignment() -> None:
+    first = (REPO / "source" / ASSIGNMENTS[0] / "submit.py").read_bytes()
+    for assignment in ASSIGNMENTS[1:]:
+        assert (REPO / "source" / assignment / "submit.py").read_bytes() == first, (
+            f"source/{assignment}/submit.py differs from source/{ASSIGNMENTS[0]}/submit.py: keep "
+            "the tool generic and put what is assignment-specific in submission.toml")
+
+
+@pytest.mark.parametrize("assignment", ASSIGNMENTS)
+def test_manifest_matches_the_graders_required_files(assignment: str) -> None:
+    source, release = REPO / "source" / assignment, REPO / "release" / assignment
+    with open(source / "submission.toml", "rb") as fh:
         manifest = tomllib.load(fh)["submission"]
-    spec = config.load_tasks(config.suite_dir("assignment1") / "tasks.toml")
+    spec = spec_of(assignment)
     assert sorted(manifest["modules"]) == sorted(spec.required)
     assert manifest["library"] == spec.library
-    assert sorted(manifest["notebooks"]) == sorted(p.name for p in SOURCE.glob("*.ipynb"))
-    for name in ("submit.py", "submission.toml", "cs231n/selfcheck.py"):
-        assert (RELEASE / name).read_bytes() == (SOURCE / name).read_bytes()
+    assert sorted(manifest["notebooks"]) == sorted(p.name for p in source.glob("*.ipynb"))
+    assert manifest["zip_name"] == f"{assignment}_submission.zip"
+    for name in ("submit.py", "submission.toml", "cs231n/selfcheck.py", "README.md"):
+        assert (release / name).read_bytes() == (source / name).read_bytes()
+    for artifact in manifest.get("artifacts", []):
+        assert (source / artifact).is_file() and not (release / artifact).exists()
 
 
-def test_check_passes_on_the_reference(reference: Path) -> None:
-    res = submit(reference, "check")
+def test_check_passes_on_the_reference(any_reference: tuple[str, Path]) -> None:
+    assignment, folder = any_reference
+    res = submit(folder, "check")
     assert res.returncode == 0, res.stdout + res.stderr
-    spec = config.load_tasks(config.suite_dir("assignment1") / "tasks.toml")
-    assert statuses(res.stdout) == dict.fromkeys(spec.tasks, "PASS")
+    assert statuses(res.stdout) == dict.fromkeys(spec_of(assignment).tasks, "PASS")
 
 
-def test_check_reports_every_stub_of_the_release(tmp_path: Path) -> None:
-    folder = tmp_path / "assignment1"
-    shutil.copytree(RELEASE, folder)
+@pytest.mark.parametrize("assignment", ASSIGNMENTS)
+def test_check_reports_every_stub_of_the_release(tmp_path: Path, assignment: str) -> None:
+    folder = tmp_path / assignment
+    shutil.copytree(REPO / "release" / assignment, folder)
     res = submit(folder, "check")
     assert res.returncode == 1
     got = statuses(res.stdout)
-    spec = config.load_tasks(config.suite_dir("assignment1") / "tasks.toml")
-    assert set(got) == set(spec.tasks) and set(got.values()) == {"TODO"}
-    assert "18 not implemented" in res.stdout
+    spec = spec_of(assignment)
+    assert set(got) == set(spec.tasks) and set(got.values()) == {"TODO"}, res.stdout
+    assert f"{len(spec.tasks)} not implemented" in res.stdout
+    if assignment == "assignment2":  # no compiled extension in the release
+        assert "run python build_ext.py" in res.stdout
 
 
 @pytest.mark.parametrize("name", ["affine_backward_dx_sign", "svm_naive_grad_sign"])
@@ -86,48 +126,83 @@ def test_check_catches_plausible_mistakes(reference: Path, tmp_path: Path, name:
     assert "relative error" in res.stdout and "seed 0" in res.stdout
 
 
-def test_collect_refuses_unrun_notebooks_and_missing_files(tmp_path: Path) -> None:
-    folder = tmp_path / "assignment1"
-    shutil.copytree(RELEASE, folder)
-    (folder / "cs231n" / "layers.py").unlink()
+@pytest.mark.parametrize("assignment", ASSIGNMENTS)
+def test_collect_refuses_unrun_notebooks_and_missing_files(tmp_path: Path, assignment: str) -> None:
+    folder = tmp_path / assignment
+    shutil.copytree(REPO / "release" / assignment, folder)
+    module, notebook, _ = SAMPLE[assignment]
+    (folder / module).unlink()
     res = submit(folder, "collect")
     assert res.returncode == 1
-    assert "missing required file cs231n/layers.py" in res.stderr
-    assert "knn.ipynb:" in res.stderr and "never run" in res.stderr
+    assert f"missing required file {module}" in res.stderr
+    assert f"{notebook}:" in res.stderr and "never run" in res.stderr
     assert not list(folder.glob("*.zip"))
 
 
-def test_collect_writes_a_zip_the_grader_accepts(reference: Path, tmp_path: Path) -> None:
-    folder = tmp_path / "assignment1"
+def executed_copy(any_reference: tuple[str, Path], tmp_path: Path) -> tuple[str, Path]:
+    """A complete submission: the reference with the executed notebooks of solutions/."""
+    assignment, reference = any_reference
+    folder = tmp_path / assignment
     shutil.copytree(reference, folder)
-    for nb in SOLUTIONS.glob("*.ipynb"):  # executed notebooks
+    for nb in (REPO / "solutions" / assignment).glob("*.ipynb"):
         shutil.copyfile(nb, folder / nb.name)
+    return assignment, folder
+
+
+def test_collect_writes_a_zip_the_grader_accepts(any_reference: tuple[str, Path],
+                                                 tmp_path: Path) -> None:
+    assignment, folder = executed_copy(any_reference, tmp_path)
+    module, notebook, _ = SAMPLE[assignment]
     (folder / "cifar-10-batches-py").mkdir()
     (folder / "cifar-10-batches-py" / "data_batch_1").write_bytes(b"x" * 100)
     (folder / "cs231n" / "__pycache__").mkdir(exist_ok=True)
     (folder / "cs231n" / "__pycache__" / "layers.cpython-311.pyc").write_bytes(b"x")
+    (folder / "build" / "temp").mkdir(parents=True)
+    (folder / "build" / "temp" / "im2col_cython.o").write_bytes(b"x")
+    (folder / "cs231n" / "im2col_cython.c").write_text("/* generated */")
     res = submit(folder, "collect")
     assert res.returncode == 0, res.stderr
-    archive = folder / "assignment1_submission.zip"
+    archive = folder / f"{assignment}_submission.zip"
     names = set(zipfile.ZipFile(archive).namelist())
-    assert {"cs231n/layers.py", "knn.ipynb", "submit.py"} <= names
-    assert not any("cifar-10" in n or "__pycache__" in n for n in names)
-    spec = config.load_tasks(config.suite_dir("assignment1") / "tasks.toml")
-    sub = prepare_submission(archive, tmp_path / "intake", spec)
-    assert (sub.root / "cs231n" / "layers.py").is_file()
+    with open(folder / "submission.toml", "rb") as fh:
+        manifest = tomllib.load(fh)["submission"]
+    assert {module, notebook, "submit.py", *manifest.get("artifacts", [])} <= names
+    assert not any("cifar-10" in n or "__pycache__" in n or n.startswith("build/")
+                   or n.endswith((".so", ".c")) for n in names), sorted(names)
+    sub = prepare_submission(archive, tmp_path / "intake", spec_of(assignment))
+    assert (sub.root / module).is_file()
+    for required in spec_of(assignment).required:
+        assert (sub.root / required).is_file()
 
 
-def test_collect_flags_a_notebook_that_ended_in_an_error(reference: Path, tmp_path: Path) -> None:
-    folder = tmp_path / "assignment1"
-    shutil.copytree(reference, folder)
-    for nb in SOLUTIONS.glob("*.ipynb"):
-        shutil.copyfile(nb, folder / nb.name)
-    nb = json.loads((folder / "svm.ipynb").read_text())
+def test_collect_refuses_a_submission_without_the_trained_weights(
+        any_reference: tuple[str, Path], tmp_path: Path) -> None:
+    assignment, folder = executed_copy(any_reference, tmp_path)
+    with open(folder / "submission.toml", "rb") as fh:
+        artifacts = tomllib.load(fh)["submission"].get("artifacts", [])
+    if assignment == "assignment2":
+        assert artifacts == ["my_model_weights.npz"]
+    if not artifacts:
+        pytest.skip(f"{assignment} has no artifacts")
+    (folder / artifacts[0]).unlink()
+    for args in (("collect",), ("collect", "--allow-unrun")):
+        res = submit(folder, *args)
+        assert res.returncode == 1
+        assert f"missing required file {artifacts[0]}" in res.stderr
+        assert "run them to the end" in res.stderr
+        assert not list(folder.glob("*.zip"))
+
+
+def test_collect_flags_a_notebook_that_ended_in_an_error(any_reference: tuple[str, Path],
+                                                         tmp_path: Path) -> None:
+    assignment, folder = executed_copy(any_reference, tmp_path)
+    _, _, victim = SAMPLE[assignment]
+    nb = json.loads((folder / victim).read_text())
     cell = next(c for c in nb["cells"] if c["cell_type"] == "code")
     cell["outputs"] = [{"output_type": "error", "ename": "ValueError", "evalue": "x",
                         "traceback": []}]
-    (folder / "svm.ipynb").write_text(json.dumps(nb))
+    (folder / victim).write_text(json.dumps(nb))
     res = submit(folder, "collect")
-    assert res.returncode == 1 and "svm.ipynb: cell" in res.stderr and "error" in res.stderr
+    assert res.returncode == 1 and f"{victim}: cell" in res.stderr and "error" in res.stderr
     res = submit(folder, "collect", "--allow-unrun")
     assert res.returncode == 0, res.stderr

@@ -9,6 +9,7 @@ solution obeys (numerical gradients, naive == vectorized, shapes, known
 values); it prints one line per task and exits 1 unless all pass.
 
 ``collect`` checks that every required module is here (``submission.toml``),
+that the files the notebooks write (``artifacts``, e.g. saved weights) exist,
 that every notebook was run top to bottom and saved (every code cell has been
 executed and none ended in an error), warns about tasks that still raise
 ``NotImplementedError``, and writes the zip to upload. Exit codes: 0 done,
@@ -81,6 +82,9 @@ def collect(folder: Path, output: Path | None = None, allow_unrun: bool = False)
     man = load_manifest(folder)
     missing = [m for m in [*man["modules"], *man["notebooks"]] if not (folder / m).is_file()]
     problems = [f"missing required file {m}" for m in missing]
+    problems += [f"missing required file {a}: the notebooks write it; run them to the end "
+                 f"(Kernel > Restart & Run All), then collect again"
+                 for a in man.get("artifacts", []) if not (folder / a).is_file()]
     for nb in man["notebooks"]:
         if (folder / nb).is_file():
             problems += notebook_problems(folder / nb)
