@@ -12,7 +12,6 @@ the tasks it lists, full points elsewhere).
 
 from __future__ import annotations
 
-import ast
 import json
 import os
 import shutil
@@ -56,113 +55,7 @@ def _tasks() -> dict[str, dict[str, Any]]:
         return tomllib.load(fh)["tasks"]
 
 
-def _mark_name(node: ast.expr) -> str | None:
-    """``X`` for a decorator ``pytest.mark.X`` (called or not), else None."""
-    if isinstance(node, ast.Call):
-        node = node.func
-    if (
-        isinstance(node, ast.Attribute)
-        and isinstance(node.value, ast.Attribute)
-        and node.value.attr == "mark"
-        and isinstance(node.value.value, ast.Name)
-        and node.value.value.id == "pytest"
-    ):
-        return node.attr
-    return None
-
-
-def _suite_test_markers() -> dict[str, list[str]]:
-    """``file::function`` -> the pytest marks of every test function of the suite."""
-    found: dict[str, list[str]] = {}
-    for path in sorted(SUITE.glob("test_*.py")):
-        tree = ast.parse(path.read_text(encoding="utf-8"), filename=str(path))
-        for node in tree.body:
-            if isinstance(node, ast.FunctionDef) and node.name.startswith("test_"):
-                marks = [m for m in (_mark_name(d) for d in node.decorator_list) if m is not None]
-                found[f"{path.name}::{node.name}"] = marks
-    return found
-
-
-# ------------------------------------------------------------------ fast tests
-
-
-def test_points_sum_to_100() -> None:
-    tasks = _tasks()
-    total = sum(t["points"] for t in tasks.values())
-    assert total == 100, f"points in tasks.toml sum to {total}, expected 100"
-    for task_id, row in tasks.items():
-        assert row["points"] > 0, f"task {task_id} has no points"
-        assert row.get("title"), f"task {task_id} has no title"
-
-
-def test_every_test_has_exactly_one_declared_task_marker() -> None:
-    tasks = set(_tasks())
-    found = _suite_test_markers()
-    assert len(found) >= len(tasks), f"only {len(found)} test functions in {SUITE}"
-    for where, marks in found.items():
-        task_marks = [m for m in marks if m not in {"parametrize", "slow", "skip", "skipif", "xfail"}]
-        assert len(task_marks) == 1, f"{where} carries task markers {task_marks}, expected exactly one"
-        assert task_marks[0] in tasks, f"{where} is marked {task_marks[0]!r}, which tasks.toml does not declare"
-
-
-def test_every_task_has_a_test() -> None:
-    used = {m for marks in _suite_test_markers().values() for m in marks}
-    missing = sorted(set(_tasks()) - used)
-    assert not missing, f"tasks without any test: {missing}"
-
-
-def test_task_ids_match_the_solution_markers() -> None:
-    from coursegen.modules import check_tree
-
-    regions = check_tree(SOURCE / "cs231n", known_tasks=_tasks())
-    marked = {r.task for rs in regions.values() for r in rs if r.kind == "SOLUTION"}
-    assert marked == set(_tasks()), f"solution markers {sorted(marked)} vs tasks.toml {sorted(_tasks())}"
-
-
-def test_required_files_exist_in_the_source() -> None:
-    with (SUITE / "tasks.toml").open("rb") as fh:
-        required = tomllib.load(fh)["assignment"]["required"]
-    missing = [p for p in required if not (SOURCE / p).is_file()]
-    assert not missing, f"required files missing from {SOURCE}: {missing}"
-
-
-def test_mutants_are_well_formed() -> None:
-    tasks = set(_tasks())
-    assert len(MUTANTS) >= 8
-    for mutant in MUTANTS:
-        unknown = set(mutant.loses) - tasks
-        assert not unknown, f"mutant {mutant.name} loses unknown tasks {sorted(unknown)}"
-        assert mutant.why, f"mutant {mutant.name} does not say why it is wrong"
-
-
-@pytest.mark.parametrize("mutant", MUTANTS, ids=[m.name for m in MUTANTS])
-def test_mutant_applies_to_the_reference(tmp_path: Path, mutant: Mutant) -> None:
-    sub = tmp_path / "sub"
-    build_reference_submission(SOURCE, sub)
-    before = {p: p.read_text(encoding="utf-8") for p in sub.rglob("*") if p.suffix in (".py", ".pyx")}
-    apply_mutants(sub, [mutant])
-    changed = [p for p, text in before.items() if p.read_text(encoding="utf-8") != text]
-    assert changed, f"mutant {mutant.name} changed nothing"
-    for path in changed:  # the wrong code must still be valid Python (Cython sources are compiled by the grader)
-        if path.suffix == ".py":
-            compile(path.read_text(encoding="utf-8"), str(path), "exec")
-
-
-def test_stale_mutant_is_reported_by_name(tmp_path: Path) -> None:
-    from coursegen.mutants import Edit, MutantError
-
-    sub = tmp_path / "sub"
-    build_reference_submission(SOURCE, sub)
-    stale = Mutant(
-        name="stale_one",
-        why="test",
-        edits=(Edit(file="cs231n/layers.py", find="this text is not in the file", replace="x"),),
-        loses=("affine_relu",),
-    )
-    original = (sub / "cs231n" / "layers.py").read_text(encoding="utf-8")
-    with pytest.raises(MutantError, match="stale_one"):
-        apply_mutants(sub, [MUTANTS[0], stale])
-    assert (sub / "cs231n" / "layers.py").read_text(encoding="utf-8") == original, "a stale fixture must write nothing"
+# Structural checks of the suite and its mutants (points, markers, ids): tests/test_suite_structure.py
 
 
 # ------------------------------------------------------------------ slow tests
