@@ -19,6 +19,23 @@ endif
 
 .PHONY: setup demo test test-fast release solutions lint clean
 
+# Students build im2col_cython.pyx with Cython 3 on Python 3.11 or 3.12. When the
+# machine has python3.12, `make test` also sets up a small 3.12 environment (Cython,
+# numpy, setuptools) and tests/test_build.py builds the .pyx there too.
+# (pyenv's shim exists even where 3.12 is not selected: ask the interpreter itself.)
+PY312 ?= $(firstword $(foreach p,python3.12 $(wildcard $(HOME)/.pyenv/versions/3.12*/bin/python3.12),\
+           $(shell $(p) -c 'import sys; print(sys.executable)' 2>/dev/null)))
+VENV312 ?= .venv-py312
+ifneq ($(PY312),)
+STUDENT_PYTHONS := $(VENV312)/.installed
+export CS231N_STUDENT_PYTHONS := $(abspath $(VENV312))/bin/python
+endif
+
+$(VENV312)/.installed:
+	$(PY312) -m venv $(VENV312)
+	$(VENV312)/bin/python -m pip install --quiet 'cython>=3.0,<4' 'numpy>=1.26' 'setuptools>=64'
+	touch $@
+
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 
@@ -44,7 +61,7 @@ demo: release
 # The suite runs on every core (pytest-xdist), a test file per worker at a time;
 # the performance tests are built to hold with the other core busy.
 PYTEST_WORKERS ?= auto
-test: setup
+test: setup $(STUDENT_PYTHONS)
 	$(BIN)/python -m pytest -n $(PYTEST_WORKERS) --dist loadfile
 
 test-fast: setup
@@ -54,4 +71,4 @@ lint: setup
 	$(BIN)/ruff check .
 
 clean:
-	rm -rf build .pytest_cache gradebook.db
+	rm -rf $(VENV312) build .pytest_cache gradebook.db

@@ -12,7 +12,10 @@ Compiling takes seconds (Cython + the C compiler): those tests are ``slow``.
 from __future__ import annotations
 
 import json
+import os
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -191,3 +194,77 @@ def test_reference_extension_is_built_in_place(tmp_path: Path, course: tuple[Pat
     shutil.copytree(root / "source" / "extdemo", sub)
     grade(sub, "extdemo", suite_dir=suite, course_root=root, tasks=["ext_sum"])
     assert list(pkg.glob("fastsum*.so"))  # compiled for the grader's reference
+
+
+# -- the student's own build (build_ext.py) on every supported Python ------------------
+# Issue: the extension builds with Cython 3 on Python 3.11 and 3.12 (setuptools, no
+# distutils). The suite's own interpreter is always tried; ``make test`` also sets up a
+# Python 3.12 environment with Cython, numpy and setuptools when the machine has
+# python3.12 and names it in CS231N_STUDENT_PYTHONS (paths separated by os.pathsep).
+
+STUDENT_CHECK = """
+import sys
+import numpy as np
+from cs231n.fast_layers import conv_backward_fast, conv_forward_fast, max_pool_forward_fast
+from cs231n.layers import conv_backward_naive, conv_forward_naive, max_pool_forward_naive
+
+rng = np.random.default_rng(7)
+x = rng.standard_normal((3, 2, 9, 7))
+w = rng.standard_normal((4, 2, 3, 2))
+b = rng.standard_normal(4)
+cp = {"stride": 2, "pad": 1}
+if sys.argv[1] == "release":
+    from cs231n.im2col_cython import im2col_cython
+
+    try:
+        im2col_cython(x, 3, 2, 1, 2)
+    except NotImplementedError as exc:
+        assert "im2col_cython" in str(exc), exc
+        print("stub ok")
+        sys.exit(0)
+    sys.exit("the released stub did not raise NotImplementedError")
+out, cache = conv_forward_fast(x, w, b, cp)
+ref, ref_cache = conv_forward_naive(x, w, b, cp)
+assert np.allclose(out, ref, rtol=1e-10, atol=1e-12), "conv forward differs from naive"
+dout = rng.standard_normal(out.shape)
+for name, got, exp in zip("dx dw db".split(), conv_backward_fast(dout, cache),
+                          conv_backward_naive(dout, ref_cache)):
+    assert np.allclose(got, exp, rtol=1e-10, atol=1e-12), name
+pp = {"pool_height": 3, "pool_width": 2, "stride": 3}
+assert np.array_equal(max_pool_forward_fast(x, pp)[0], max_pool_forward_naive(x, pp)[0])
+print("reference ok", sys.version.split()[0])
+"""
+
+
+def _student_pythons() -> list[str]:
+    extra = [p for p in os.environ.get("CS231N_STUDENT_PYTHONS", "").split(os.pathsep) if p]
+    return [sys.executable, *extra]
+
+
+def _version(python: str) -> str:
+    done = subprocess.run([python, "-c", "import sys; print('%d.%d' % sys.version_info[:2])"],
+                          capture_output=True, text=True, check=True)
+    return done.stdout.strip()
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("python", _student_pythons())
+@pytest.mark.parametrize("tree", ["source", "release"])
+def test_student_build_script_on_each_python(tmp_path: Path, python: str, tree: str) -> None:
+    """``python build_ext.py`` in a copy of the assignment compiles the .pyx (the
+    reference's and the released stub's), and the fast layers then work (reference)
+    or raise NotImplementedError naming the task (stub)."""
+    repo = Path(__file__).resolve().parents[1]
+    work = tmp_path / "assignment2"
+    shutil.copytree(repo / tree / "assignment2", work,
+                    ignore=shutil.ignore_patterns("*.so", "build", "*.c", "__pycache__"))
+    version = _version(python)
+    built = subprocess.run([python, "build_ext.py"], cwd=work, capture_output=True, text=True,
+                           timeout=600, check=False)
+    assert built.returncode == 0, (f"build_ext.py failed on Python {version} ({tree}):\n"
+                                   f"{built.stdout[-3000:]}\n{built.stderr[-3000:]}")
+    so = list((work / "cs231n").glob("im2col_cython*.so"))
+    assert len(so) == 1 and f"{version.replace('.', '')}" in so[0].name, so
+    ran = subprocess.run([python, "-c", STUDENT_CHECK, "release" if tree == "release" else "ref"],
+                         cwd=work, capture_output=True, text=True, timeout=300, check=False)
+    assert ran.returncode == 0, f"Python {version} ({tree}):\n{ran.stdout}\n{ran.stderr[-3000:]}"
