@@ -10,17 +10,21 @@ from pathlib import Path
 import nbformat
 import pytest
 
+from coursegen.modules import transform_tree
 from coursegen.notebooks import (
     CellMarkerError,
     code_sources,
     solution_cell_source,
     solution_notebook,
 )
+from coursegen.solutions import IGNORE as SOLUTIONS_IGNORE
 from coursegen.solutions import SolutionsError, build_solutions
 
 REPO = Path(__file__).resolve().parents[1]
 ASSIGNMENTS = ["assignment1", "assignment2"]
 NOTEBOOKS = [(a, p.name) for a in ASSIGNMENTS for p in sorted((REPO / "source" / a).glob("*.ipynb"))]
+# Files of the master copy that executing the solution notebooks rewrites.
+WRITTEN_BY_NOTEBOOKS = {"my_model_weights.npz"}
 REBUILD = "run `make solutions` (python -m coursegen.solutions {a}) and commit solutions/{a}"
 
 
@@ -142,6 +146,26 @@ def test_committed_solutions_were_executed_without_errors(assignment: str) -> No
             for marker in ("BEGIN SOLUTION", "END SOLUTION", "HIDDEN TESTS"):
                 assert marker not in cell.source, f"{sol.name} cell {index} still holds {marker!r}"
         assert counts == list(range(1, len(counts) + 1)), f"{sol.name} was not run top to bottom in one kernel"
+
+
+@pytest.mark.parametrize("assignment", ASSIGNMENTS)
+def test_committed_solution_files_match_the_master_copies(assignment: str, tmp_path: Path) -> None:
+    """Every file of the master copy other than a notebook (the library, README,
+    scripts) is in solutions/ exactly as the solution-mode stripping makes it,
+    except what the executed notebooks write themselves (PyTorch.ipynb trains and
+    saves its own weights)."""
+    work = tmp_path / assignment
+    shutil.copytree(REPO / "source" / assignment, work, ignore=SOLUTIONS_IGNORE)
+    transform_tree(work, mode="solution")
+    hint = REBUILD.format(a=assignment)
+    for path in sorted(work.rglob("*")):
+        rel = path.relative_to(work)
+        if not path.is_file() or path.suffix == ".ipynb" or str(rel) in WRITTEN_BY_NOTEBOOKS:
+            continue
+        committed = REPO / "solutions" / assignment / rel
+        assert committed.is_file(), f"solutions/{assignment}/{rel} is missing: {hint}"
+        assert committed.read_bytes() == path.read_bytes(), (
+            f"solutions/{assignment}/{rel} is out of date with source/{assignment}/{rel}: {hint}")
 
 
 @pytest.mark.parametrize("assignment", ASSIGNMENTS)

@@ -82,11 +82,12 @@ def conv_forward_im2col(x: np.ndarray, w: np.ndarray, b: np.ndarray,
     flat = np.empty((N, F, P), dtype=dtype)
     step = _chunk(K * P * dtype.itemsize)
     buf = np.empty((min(step, N), K, P), dtype=dtype)
+    bias = np.asarray(b, dtype=dtype).reshape(1, F, 1)
     for n0 in range(0, N, step):
         n1 = min(N, n0 + step)
         cols = im2col_cython(x_c[n0:n1], HH, WW, pad, stride, buf[: n1 - n0])
         np.matmul(w_rows, cols, out=flat[n0:n1])
-    flat += np.asarray(b, dtype=dtype).reshape(1, F, 1)
+        flat[n0:n1] += bias  # while the chunk's output is still in cache
     out = flat.reshape(N, F, Ho, Wo)
     ### END SOLUTION
     cache = (x, w, b, conv_param)
@@ -170,9 +171,17 @@ def max_pool_forward_fast(x: np.ndarray, pool_param: dict[str, Any]) -> tuple[np
     xr = np.ascontiguousarray(x).reshape(N * C, 1, H, W)
     if xr.dtype not in (np.float32, np.float64):
         xr = xr.astype(np.float64)
-    cols = im2col_cython(xr, ph, pw, 0, stride)  # (N*C, ph*pw, Ho*Wo)
-    idx = np.argmax(cols, axis=1)  # the first maximum, as in the naive version
-    best = cols.max(axis=1)
+    M, K, P = N * C, ph * pw, Ho * Wo
+    # Which element of its pool is the maximum: the smallest integer type will do.
+    idx = np.empty((M, P), dtype=np.min_scalar_type(max(K - 1, 0)))
+    best = np.empty((M, P), dtype=xr.dtype)
+    step = _chunk(K * P * xr.dtype.itemsize)
+    buf = np.empty((min(step, M), K, P), dtype=xr.dtype)
+    for m0 in range(0, M, step):  # a few channels at a time: bounded extra memory
+        m1 = min(M, m0 + step)
+        cols = im2col_cython(xr[m0:m1], ph, pw, 0, stride, buf[: m1 - m0])
+        idx[m0:m1] = np.argmax(cols, axis=1)  # the first maximum, as in the naive version
+        np.max(cols, axis=1, out=best[m0:m1])
     out = best.reshape(N, C, Ho, Wo).astype(x.dtype, copy=False)
     cache = (x.shape, idx, pool_param, xr.dtype.name)
     ### END SOLUTION
@@ -201,10 +210,18 @@ def max_pool_backward_fast(dout: np.ndarray, cache: Any) -> np.ndarray:
     dtype = np.result_type(dtype, dout)
     if dtype != np.float32:
         dtype = np.dtype(np.float64)
-    P = idx.shape[1]
-    dcols = np.zeros((N * C, ph * pw, P), dtype=dtype)
-    np.put_along_axis(dcols, idx[:, None, :], dout.reshape(N * C, 1, P).astype(dtype), axis=1)
-    dx = col2im_cython(dcols, N * C, 1, H, W, ph, pw, 0, stride).reshape(N, C, H, W)
+    M, K, P = N * C, ph * pw, idx.shape[1]
+    d_flat = dout.reshape(M, 1, P).astype(dtype, copy=False)
+    dx = np.empty((M, 1, H, W), dtype=dtype)
+    step = _chunk(K * P * dtype.itemsize)
+    dcols = np.empty((min(step, M), K, P), dtype=dtype)
+    for m0 in range(0, M, step):
+        m1 = min(M, m0 + step)
+        part = dcols[: m1 - m0]
+        part.fill(0)
+        np.put_along_axis(part, idx[m0:m1, None, :].astype(np.intp), d_flat[m0:m1], axis=1)
+        dx[m0:m1] = col2im_cython(part, m1 - m0, 1, H, W, ph, pw, 0, stride)
+    dx = dx.reshape(N, C, H, W)
     ### END SOLUTION
     return dx
 
