@@ -133,6 +133,9 @@ def test_mutants_are_well_formed(assignment: str) -> None:
         unknown = set(mutant.loses) - tasks
         assert not unknown, f"mutant {mutant.name} loses unknown tasks {sorted(unknown)}"
         assert mutant.why, f"mutant {mutant.name} does not say why it is wrong"
+    # Every graded task has a plausible wrong solution that must lose its points.
+    uncovered = tasks - {t for m in mutants for t in m.loses}
+    assert not uncovered, f"tasks of {assignment} without a wrong-solution fixture: {sorted(uncovered)}"
 
 
 @pytest.mark.parametrize(("assignment", "mutant"), MUTANTS, ids=[f"{a}-{m.name}" for a, m in MUTANTS])
