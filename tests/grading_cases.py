@@ -1,0 +1,219 @@
+"""End-to-end grading of an assignment's hidden suites, shared by every assignment.
+
+``tests/test_assignment<N>_grading.py`` names its :class:`GradingSpec` (``SPEC``),
+imports the fixtures and tests below and parametrizes the mutants with
+``pytest_generate_tests = mutant_parametrizer(SPEC)``. One test file per
+assignment keeps the assignments on different pytest-xdist workers.
+
+The real CLI grades, in a subprocess: the reference submission (100%, within
+``reference_seconds``), the untouched release (0, every task naming
+NotImplementedError or the missing artifact), and each wrong-solution fixture
+of ``tests/fixtures/<assignment>/mutants.toml`` (points lost in exactly the
+tasks it lists, full points elsewhere).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import time
+import tomllib
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from coursegen.mutants import Mutant, apply_mutants, build_reference_submission, load_mutants
+
+REPO = Path(__file__).resolve().parents[1]
+SHARED_DATA = REPO.parent / "shared" / "data"
+SEED = 1234
+GRADE_TIMEOUT = 600
+
+
+@dataclass(frozen=True)
+class GradingSpec:
+    """What end-to-end grading of one assignment expects."""
+
+    assignment: str
+    #: seconds the grading of the reference may take
+    reference_seconds: float
+    #: tasks that grade a file the student produces rather than a stub: on the
+    #: release their output names that file instead of NotImplementedError
+    artifact_tasks: dict[str, str] = field(default_factory=dict)
+    #: graded for a mutant only when it targets them (compiling, torch, training)
+    expensive_tasks: frozenset[str] = frozenset()
+
+    @property
+    def suite(self) -> Path:
+        return REPO / "autograder" / "suites" / self.assignment
+
+    @property
+    def source(self) -> Path:
+        return REPO / "source" / self.assignment
+
+    @property
+    def release(self) -> Path:
+        return REPO / "release" / self.assignment
+
+    @property
+    def mutants(self) -> list[Mutant]:
+        return load_mutants(REPO / "tests" / "fixtures" / self.assignment / "mutants.toml")
+
+    def tasks(self) -> dict[str, dict[str, Any]]:
+        with (self.suite / "tasks.toml").open("rb") as fh:
+            return tomllib.load(fh)["tasks"]
+
+
+def mutant_parametrizer(spec: GradingSpec) -> Callable[[pytest.Metafunc], None]:
+    """A ``pytest_generate_tests`` hook giving ``mutant`` every fixture of ``spec``."""
+    mutants = spec.mutants
+
+    def generate(metafunc: pytest.Metafunc) -> None:
+        if "mutant" in metafunc.fixturenames:
+            metafunc.parametrize("mutant", mutants, ids=[m.name for m in mutants])
+
+    return generate
+
+
+def grade(spec: GradingSpec, submission: Path, results: Path, env: dict[str, str],
+          tasks: list[str] | None = None) -> dict[str, Any]:
+    """Run the grader CLI on ``submission``; return results.json with ``_seconds`` and ``_stdout``."""
+    start = time.monotonic()
+    only = [arg for t in tasks or [] for arg in ("--task", t)]
+    proc = subprocess.run(
+        [sys.executable, "-m", "autograder", "grade", str(submission), "--assignment",
+         spec.assignment, "--results", str(results), "--seed", str(SEED), *only],
+        capture_output=True, text=True, env=env, cwd=REPO, timeout=GRADE_TIMEOUT,
+    )
+    seconds = time.monotonic() - start
+    assert results.is_file(), (
+        f"no results.json (exit code {proc.returncode})\nstdout:\n{proc.stdout[-4000:]}\n"
+        f"stderr:\n{proc.stderr[-4000:]}")
+    report = json.loads(results.read_text(encoding="utf-8"))
+    report["_seconds"] = seconds
+    report["_stdout"] = proc.stdout + proc.stderr
+    return report
+
+
+def _task_of(entry: dict[str, Any], tasks: set[str]) -> str:
+    for key in ("task", "task_id", "id"):
+        if entry.get(key) in tasks:
+            return entry[key]
+    extra = entry.get("extra_data") or {}
+    if isinstance(extra, dict) and extra.get("task") in tasks:
+        return extra["task"]
+    hits = [t for t in tasks if t in str(entry.get("name", ""))]
+    assert hits, f"cannot tell the task of results.json entry {entry.get('name')!r}"
+    return max(hits, key=len)
+
+
+def by_task(report: dict[str, Any], tasks: set[str]) -> dict[str, dict[str, Any]]:
+    """Score, max score and output of each task, summed over its results.json entries."""
+    out: dict[str, dict[str, Any]] = {}
+    for entry in report.get("tests", []):
+        row = out.setdefault(_task_of(entry, tasks), {"score": 0.0, "max_score": 0.0, "output": ""})
+        row["score"] += float(entry.get("score", 0))
+        row["max_score"] += float(entry.get("max_score", 0))
+        row["output"] += str(entry.get("output", ""))
+    return out
+
+
+def summary(rows: dict[str, dict[str, Any]]) -> str:
+    return "\n".join(f"  {t}: {r['score']:g}/{r['max_score']:g}" for t, r in sorted(rows.items()))
+
+
+# -- fixtures and tests, imported by each assignment's test file -----------------------
+
+
+@pytest.fixture(scope="module")
+def grading_env(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
+    """Environment for the CLI: the data directory (real data if present, else a fixture)."""
+    env = dict(os.environ)
+    if (SHARED_DATA / "cifar-10-batches-py").is_dir():
+        data = SHARED_DATA
+    else:
+        from coursedata import cifar10
+
+        data = tmp_path_factory.mktemp("data")
+        cifar10.write_fixture(data / "cifar-10-batches-py")
+    env["CVCOURSE_DATA_DIR"] = str(data)
+    env["PYTHONPATH"] = os.pathsep.join(p for p in (str(REPO), env.get("PYTHONPATH", "")) if p)
+    return env
+
+
+@pytest.fixture(scope="module")
+def reference_report(spec: GradingSpec, tmp_path_factory: pytest.TempPathFactory,
+                     grading_env: dict[str, str]) -> dict[str, Any]:
+    root = tmp_path_factory.mktemp("reference")
+    build_reference_submission(spec.source, root / "sub")
+    return grade(spec, root / "sub", root / "results.json", grading_env)
+
+
+@pytest.mark.slow
+def test_reference_scores_full_points(spec: GradingSpec, reference_report: dict[str, Any]) -> None:
+    tasks = spec.tasks()
+    rows = by_task(reference_report, set(tasks))
+    assert set(rows) == set(tasks), f"report tasks {sorted(rows)} vs tasks.toml {sorted(tasks)}"
+    lost = {t: r for t, r in rows.items()
+            if r["score"] < r["max_score"] or r["max_score"] != tasks[t]["points"]}
+    assert not lost, "the reference lost points:\n" + "\n".join(
+        f"{t}: {r['score']}/{r['max_score']}\n{r['output'][:3000]}" for t, r in lost.items())
+    assert float(reference_report["score"]) == pytest.approx(100.0), summary(rows)
+    assert reference_report["_seconds"] < spec.reference_seconds, (
+        f"grading the reference took {reference_report['_seconds']:.0f} s "
+        f"(limit {spec.reference_seconds:g} s)")
+
+
+@pytest.mark.slow
+def test_release_scores_zero_with_complete_report(spec: GradingSpec, tmp_path: Path,
+                                                  grading_env: dict[str, str]) -> None:
+    sub = tmp_path / "sub"
+    if spec.release.is_dir():
+        shutil.copytree(spec.release, sub, ignore=shutil.ignore_patterns("__pycache__"))
+    else:
+        from coursegen.modules import transform_tree
+
+        shutil.copytree(spec.source, sub, ignore=shutil.ignore_patterns("__pycache__"))
+        transform_tree(sub, mode="release")
+    report = grade(spec, sub, tmp_path / "results.json", grading_env)
+    tasks = set(spec.tasks())
+    rows = by_task(report, tasks)
+    assert set(rows) == tasks, f"incomplete report: {sorted(rows)}"
+    assert float(report["score"]) == 0.0, summary(rows)
+    for task, row in rows.items():
+        assert row["score"] == 0.0, f"{task} scored {row['score']} on the unimplemented release"
+        expected = spec.artifact_tasks.get(task, "NotImplementedError")
+        assert expected in row["output"], (
+            f"{task}'s output does not name {expected}:\n{row['output'][:2000]}")
+
+
+@pytest.mark.slow
+def test_mutant_loses_exactly_its_tasks(spec: GradingSpec, tmp_path: Path,
+                                        grading_env: dict[str, str], mutant: Mutant) -> None:
+    sub = tmp_path / "sub"
+    build_reference_submission(spec.source, sub)
+    apply_mutants(sub, [mutant])
+    # Its own tasks and every inexpensive one; the expensive tasks are graded in
+    # full for the reference and the release, and by the mutants that target them.
+    tasks = set(spec.tasks())
+    selected = set(mutant.loses) | (tasks - spec.expensive_tasks)
+    report = grade(spec, sub, tmp_path / "results.json", grading_env,
+                   tasks=sorted(selected) if selected != tasks else None)
+    rows = {t: r for t, r in by_task(report, tasks).items() if t in selected}
+    assert set(rows) == selected, f"incomplete report: {sorted(rows)}"
+    losing = {t for t, r in rows.items() if r["score"] < r["max_score"]}
+    assert losing == set(mutant.loses), (
+        f"mutant {mutant.name} ({mutant.why}) lost points in {sorted(losing)}, "
+        f"expected exactly {sorted(mutant.loses)}\n{summary(rows)}\n"
+        + "\n".join(f"--- {t}\n{rows[t]['output'][:1500]}"
+                    for t in sorted(losing ^ set(mutant.loses))))
+
+
+def test_expensive_tasks_are_tasks(spec: GradingSpec) -> None:
+    assert spec.expensive_tasks <= set(spec.tasks()), sorted(spec.expensive_tasks - set(spec.tasks()))
