@@ -17,6 +17,7 @@ from typing import Any
 import numpy as np
 
 __all__ = [
+    "CONCLUSIVE",
     "HOPELESS",
     "SPEEDUPS",
     "Speedup",
@@ -238,6 +239,13 @@ class Speedup:
 #: ``at_least / HOPELESS``.
 HOPELESS = 4.0
 
+#: With ``reference_cpu_time=True``, :func:`assert_speedup` stops timing after a
+#: round whose speed-up is at least ``at_least * CONCLUSIVE``. Only for a
+#: reference timed in CPU time of the grader's thread: noise adds wall time to
+#: the student's side (which lowers the ratio) but hardly any CPU time to the
+#: reference's, so such a first round cannot be a fluke in the student's favour.
+CONCLUSIVE = 2.0
+
 #: Every comparison :func:`assert_speedup` made in this process, newest last.
 #: Read by ``benchmarks/perf_stability.py``, which grades in-process, to report
 #: the measured ratios of passing tests too; the grader itself never reads it.
@@ -254,8 +262,8 @@ def _as_times(value: Any) -> list[float]:
 
 
 def measure_speedup(student_round: Callable[[], Any], reference_round: Callable[[], Any], *,
-                    rounds: int = 3, stop_below: float | None = None
-                    ) -> tuple[list[float], list[float]]:
+                    rounds: int = 3, stop_below: float | None = None,
+                    stop_above: float | None = None) -> tuple[list[float], list[float]]:
     """Time both sides in ``rounds`` interleaved rounds; return (student times, reference times).
 
     Each round calls ``student_round()`` (e.g. ``student.timeit(...)``, which
@@ -265,7 +273,8 @@ def measure_speedup(student_round: Callable[[], Any], reference_round: Callable[
     instead of one side's whole measurement. Compare the minimum of each list:
     noise only ever adds time. With ``stop_below``, the rounds stop early once
     the best-vs-best speed-up is below it (a hopelessly slow student's code is
-    not timed again and again).
+    not timed again and again); with ``stop_above``, once it is at least that
+    (the verdict cannot change: see :data:`CONCLUSIVE`).
     """
     student: list[float] = []
     reference: list[float] = []
@@ -278,24 +287,29 @@ def measure_speedup(student_round: Callable[[], Any], reference_round: Callable[
             student += _as_times(student_round())
         if stop_below is not None and min(reference) < stop_below * min(student):
             break
+        if stop_above is not None and min(reference) >= stop_above * min(student):
+            break
     return student, reference
 
 
 def assert_speedup(student_round: Callable[[], Any], reference_round: Callable[[], Any], *,
                    at_least: float, name: str, seed: int | None = None, rounds: int = 3,
                    inputs: str = "", reference_label: str = "the reference",
-                   hint: str = "") -> Speedup:
+                   hint: str = "", reference_cpu_time: bool = False) -> Speedup:
     """Assert the student's code is at least ``at_least`` times faster than the reference.
 
     Both sides are timed in the same run, on the same machine, in interleaved
     rounds (:func:`measure_speedup`); the best student time is compared with
     the best reference time. Rounds stop early when the speed-up is below
-    ``at_least / HOPELESS`` (noise cannot account for that much). The
+    ``at_least / HOPELESS`` (noise cannot account for that much) and, when
+    ``reference_round`` times the reference in CPU time of the grader's thread
+    (``reference_cpu_time``), when it is at least ``at_least * CONCLUSIVE``. The
     comparison is appended to :data:`SPEEDUPS`. A failure message gives both
     times, the ratio, the threshold and the seed.
     """
-    student, reference = measure_speedup(student_round, reference_round, rounds=rounds,
-                                         stop_below=at_least / HOPELESS)
+    student, reference = measure_speedup(
+        student_round, reference_round, rounds=rounds, stop_below=at_least / HOPELESS,
+        stop_above=at_least * CONCLUSIVE if reference_cpu_time else None)
     result = Speedup(name=name, student_s=min(student), reference_s=min(reference),
                      at_least=float(at_least), seed=seed, student_times=tuple(student),
                      reference_times=tuple(reference))

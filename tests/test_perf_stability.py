@@ -93,6 +93,29 @@ def test_hopeless_code_is_not_timed_round_after_round() -> None:
     assert len(rounds) == 1
 
 
+def test_conclusive_first_round_stops_only_for_a_cpu_timed_reference() -> None:
+    def count(log: list[int], value: float):
+        def f():
+            log.append(1)
+            return [value]
+        return f
+
+    # 100x against a 10x bar: conclusive (>= 10 * CONCLUSIVE) after one round...
+    cpu: list[int] = []
+    got = checks.assert_speedup(count(cpu, 0.001), lambda: 0.1, at_least=10, name="f", rounds=5,
+                                reference_cpu_time=True)
+    assert got.passed and len(cpu) == 1
+    # ...but a wall-clock reference may have been slowed by noise: every round runs.
+    wall: list[int] = []
+    checks.assert_speedup(count(wall, 0.001), lambda: 0.1, at_least=10, name="f", rounds=5)
+    assert len(wall) == 5
+    # 15x is a pass but not conclusive: every round runs.
+    close: list[int] = []
+    got = checks.assert_speedup(count(close, 0.001), lambda: 0.015, at_least=10, name="f",
+                                rounds=5, reference_cpu_time=True)
+    assert got.passed and len(close) == 5
+
+
 def test_timing_rounds_accept_timing_objects_and_reject_garbage() -> None:
     class Timing:
         times = [0.002, 0.001]

@@ -111,6 +111,7 @@ def test_distances_no_loops_speed(student, reference, rng, seed):
         inputs=f"X_test {X_test.shape} vs X_train {X_train.shape}",
         reference_label="the reference's two loops",
         hint="Use one matrix product and broadcasting, no Python loops",
+        reference_cpu_time=True,
     )
 
 

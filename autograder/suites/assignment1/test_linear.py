@@ -112,6 +112,7 @@ def _check_speed(student, student_fn, reference_naive, rng, seed, label: str) ->
         at_least=SPEED_FACTOR, name=label, seed=seed, rounds=SPEED_ROUNDS,
         inputs=f"W {W.shape}, X {X.shape}", reference_label="the reference's naive loops",
         hint="No Python loops over examples or classes",
+        reference_cpu_time=True,
     )
 
 

@@ -232,6 +232,7 @@ def test_conv_fast_speedup_over_naive_loops(student, reference, rng, seed):
         reference_label="naive loops (one output value per iteration)",
         hint="Unfold with im2col_cython and use one matrix product per image, no Python "
              "loops over pixels",
+        reference_cpu_time=True,
     )
 
 
