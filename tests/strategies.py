@@ -16,22 +16,28 @@ seeds = st.integers(min_value=0, max_value=2**32 - 1)
 
 
 @dataclass(frozen=True)
-class ConvGeometry:
-    """x (N, C, H, W), w (F, C, HH, WW), stride, pad."""
+class _Images:
+    """A batch x of shape (N, C, H, W)."""
 
     N: int
     C: int
     H: int
     W: int
+
+    @property
+    def x_shape(self) -> tuple[int, int, int, int]:
+        return (self.N, self.C, self.H, self.W)
+
+
+@dataclass(frozen=True)
+class ConvGeometry(_Images):
+    """x (N, C, H, W), w (F, C, HH, WW), stride, pad."""
+
     F: int
     HH: int
     WW: int
     stride: int
     pad: int
-
-    @property
-    def x_shape(self) -> tuple[int, int, int, int]:
-        return (self.N, self.C, self.H, self.W)
 
     @property
     def w_shape(self) -> tuple[int, int, int, int]:
@@ -43,20 +49,12 @@ class ConvGeometry:
 
 
 @dataclass(frozen=True)
-class PoolGeometry:
+class PoolGeometry(_Images):
     """x (N, C, H, W) and a pool_height x pool_width pool moved by stride."""
 
-    N: int
-    C: int
-    H: int
-    W: int
     ph: int
     pw: int
     stride: int
-
-    @property
-    def x_shape(self) -> tuple[int, int, int, int]:
-        return (self.N, self.C, self.H, self.W)
 
     @property
     def pool_param(self) -> dict[str, int]:
