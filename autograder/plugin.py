@@ -28,7 +28,8 @@ import numpy as np
 import pytest
 
 from autograder import build as ext_build
-from autograder.config import DEFAULT_MEMORY_LIMIT_MB, AssignmentSpec
+from autograder import library as student_library
+from autograder.config import DEFAULT_MEMORY_LIMIT_MB, AssignmentSpec, StudentLibrary
 from autograder.report import TestResult
 from autograder.sandbox import Sandbox, StudentError, WorkerDied, isolation_available
 from autograder.sandbox.client import Zygote
@@ -101,21 +102,26 @@ def describe_exception(exc: BaseException) -> tuple[str, bool]:
     return f"internal grader error: {type(exc).__name__}: {text}"[:2000], True
 
 
-def load_reference(course_root: Path, assignment: str, library: str) -> types.ModuleType:
-    """Import ``<course_root>/source/<assignment>/<library>`` as ``_reference_<assignment>``.
+def load_reference(course_root: Path, assignment: str, library: str,
+                   shared: StudentLibrary | None = None) -> types.ModuleType:
+    """Import the reference library ``library`` of ``assignment`` as ``_reference_<assignment>``.
 
+    The package is ``<course_root>/source/<assignment>/<library>`` together with the
+    shared files the assignment declares (``shared``; default: its installed
+    suite's ``[student_library]``), the same library the students get.
     Submodules load lazily on attribute access (``reference.layers``).
     """
-    pkg_dir = course_root / "source" / assignment / library
+    assignment_dir = course_root / "source" / assignment
+    pkg_dir = assignment_dir / library
     init = pkg_dir / "__init__.py"
     if not init.is_file():
         raise FileNotFoundError(f"reference package not found: {pkg_dir}")
+    decl = shared if shared is not None else student_library.declared(assignment)
+    search = [str(p) for p in student_library.package_dirs(assignment_dir, library, decl)]
     name = f"_reference_{assignment}"
     for mod in [m for m in sys.modules if m == name or m.startswith(name + ".")]:
         del sys.modules[mod]
-    spec = importlib.util.spec_from_file_location(
-        name, init, submodule_search_locations=[str(pkg_dir)]
-    )
+    spec = importlib.util.spec_from_file_location(name, init, submodule_search_locations=search)
     assert spec is not None and spec.loader is not None
     module = importlib.util.module_from_spec(spec)
     sys.modules[name] = module
@@ -174,12 +180,15 @@ class GraderPlugin:
 
     # -- reference results ------------------------------------------------------
     def reference_fingerprint(self) -> str:
-        """sha256 over the reference library's files (a changed reference is a new key)."""
+        """sha256 over the reference library's files, shared ones included (a changed reference is a new key)."""
         if self._reference_fingerprint is None:
-            lib = self.ctx.course_root / "source" / self.ctx.spec.name / self.ctx.spec.library
+            spec = self.ctx.spec
+            files = student_library.library_files(self.ctx.course_root / "source" / spec.name,
+                                                  spec.library, spec.student_library)
             h = hashlib.sha256()
-            for path in sorted(p for p in lib.rglob("*") if p.suffix in (".py", ".pyx")):
-                h.update(str(path.relative_to(lib)).encode() + b"\0" + path.read_bytes())
+            for rel, path in files.items():
+                if path.suffix in (".py", ".pyx"):
+                    h.update(rel.encode() + b"\0" + path.read_bytes())
             self._reference_fingerprint = h.hexdigest()
         return self._reference_fingerprint
 
@@ -413,7 +422,8 @@ def reference(request: pytest.FixtureRequest) -> types.ModuleType:
     if plugin.build_spec is not None:  # trusted code: compiled in place when missing or stale
         pkg = plugin.ctx.course_root / "source" / plugin.ctx.spec.name / plugin.ctx.spec.library
         ext_build.ensure_reference_built(pkg, plugin.ctx.spec.library, plugin.build_spec.sources)
-    return load_reference(plugin.ctx.course_root, plugin.ctx.spec.name, plugin.ctx.spec.library)
+    return load_reference(plugin.ctx.course_root, plugin.ctx.spec.name, plugin.ctx.spec.library,
+                          plugin.ctx.spec.student_library)
 
 @pytest.fixture
 def reference_memo(request: pytest.FixtureRequest, seed: int) -> Any:
