@@ -255,8 +255,9 @@ def test_solutions_build_from_current_source(
     generated fixture written with ``coursedata.cifar10.write_fixture``.
     """
     course = tmp_path / "course"
-    shutil.copytree(REPO / "source" / assignment, course / "source" / assignment,
-                    ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
+    for folder in (assignment, library.COMMON_DIR):  # the assignment and its shared files
+        shutil.copytree(REPO / "source" / folder, course / "source" / folder,
+                        ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
     monkeypatch.setenv("CVCOURSE_DATA_DIR", str(course_data_dir))
     out = build_solutions(assignment, course, dest=tmp_path / "out", timeout=600)
     names = sorted(p.name for p in out.glob("*.ipynb"))
