@@ -60,7 +60,7 @@ def load_reference():
     """The reference library (``cs231n`` of source/assignment2, with its shared files, as
     the grader loads it), its extension built."""
     sys.path.insert(0, str(REPO))
-    from autograder.build import ensure_reference_built
+    from autograder.extensions import ensure_reference_built
     from autograder.plugin import load_reference as load_library
 
     ensure_reference_built(SOURCE / "cs231n", "cs231n", ("im2col_cython.pyx",))
