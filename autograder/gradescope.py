@@ -53,6 +53,7 @@ from pathlib import Path, PurePosixPath
 from typing import Any
 
 from autograder import config as cfg
+from autograder import library
 
 __all__ = [
     "AUTHORING_ONLY",
@@ -561,7 +562,9 @@ def build_bundle(
                           skip=[p for p in suites_root.iterdir() if p.is_dir()])
         files.update(shared)
     files.update(_collect(suite, f"{COURSE_DIR}/autograder/suites/{assignment}"))
-    files.update(_collect(reference, f"{COURSE_DIR}/source/{assignment}/{spec.library}"))
+    # the reference package: its own folder and its shared one (autograder/library.py)
+    for folder in library.package_dirs(reference.parent, spec.library, spec.student_library):
+        files.update(_collect(folder, f"{COURSE_DIR}/{folder.relative_to(root).as_posix()}"))
     files.update(_collect(_package_dir("coursedata"), f"{PACKAGES_DIR}/coursedata"))
 
     pins = runtime_requirements(_project_dependencies(root), python_version=py_version)
