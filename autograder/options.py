@@ -1,4 +1,6 @@
-"""Command-line options shared by ``autograder grade`` and ``autograder grade-all``.
+"""Grading settings: the command-line options shared by ``autograder grade`` and
+``autograder grade-all``, and :class:`GradeOptions`, the settings a batch passes to
+every grading.
 
 One definition, so both commands take the same grading settings with the same
 defaults (read from :mod:`autograder.config`) and help texts.
@@ -7,8 +9,24 @@ defaults (read from :mod:`autograder.config`) and help texts.
 from __future__ import annotations
 
 import argparse
+from dataclasses import dataclass
 
 from autograder import config as cfg
+
+
+@dataclass(frozen=True)
+class GradeOptions:
+    """Options passed to :func:`autograder.runner.grade` for every submission."""
+
+    seed: int = cfg.DEFAULT_SEED
+    course_root: str | None = None
+    data_dir: str | None = None
+    timeout: float | None = None
+    time_limit: float | None = None
+    memory_limit_mb: int | None = cfg.DEFAULT_MEMORY_LIMIT_MB
+    sandbox_user: str | None = None
+    suite_dir: str | None = None
+    require_isolation: bool = False
 
 
 def add_grading_options(g: argparse.ArgumentParser) -> None:
