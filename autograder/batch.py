@@ -78,7 +78,7 @@ from autograder.batch_store import (
 )
 from autograder.feedback import AUDIENCES, DEFAULT_AUDIENCE
 from autograder.fingerprints import fingerprint, grader_key
-from autograder.options import GradeOptions
+from autograder.options import GradeOptions, OptionsError
 
 __all__ = [
     "HARD_LIMIT_GRACE",
@@ -205,8 +205,10 @@ def grade_all(
         raise BatchError("the number of parallel jobs must be at least 1")
     suite = Path(options.suite_dir).resolve() if options.suite_dir else cfg.suite_dir(assignment)
     spec = cfg.load_tasks(suite / "tasks.toml")
-    if options.time_limit is not None and options.time_limit <= 0:
-        raise BatchError("the time limit must be positive")
+    try:
+        options.validate()
+    except OptionsError as exc:
+        raise BatchError(str(exc)) from None
     course_root = cfg.find_course_root(options.course_root)
     options = GradeOptions(**{**asdict(options), "suite_dir": str(suite),
                               "course_root": str(course_root),

@@ -69,14 +69,8 @@ def _child_main(job: dict[str, Any]) -> None:
     options = GradeOptions(**job["options"])
     t0 = time.perf_counter()
     try:
-        report = grade(
-            job["path"], job["assignment"], results_path=None, seed=options.seed,
-            course_root=options.course_root, data_dir=options.data_dir,
-            timeout=options.timeout, time_limit=options.time_limit,
-            memory_limit_mb=options.memory_limit_mb, sandbox_user=options.sandbox_user,
-            suite_dir=options.suite_dir, require_isolation=options.require_isolation,
-            quiet=True,
-        )
+        report = grade(job["path"], job["assignment"], results_path=None, quiet=True,
+                       **options.grade_kwargs())
     except KeyboardInterrupt:
         if not _STOP_REQUESTED:
             raise
