@@ -17,7 +17,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from dataclasses import dataclass
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -28,8 +28,9 @@ from autograder.config import (
     DEFAULT_MEMORY_LIMIT_MB,
     DEFAULT_TIMEOUT,
 )
-from autograder.sandbox import jail, protocol
+from autograder.sandbox import jail, protocol, timing
 from autograder.sandbox.protocol import Handle, Ref
+from autograder.sandbox.timing import Timing
 
 __all__ = [
     "Ref",
@@ -47,7 +48,6 @@ MAX_REPLY_BYTES = 1024 * 1024 * 1024
 THREAD_ENV = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS",
               "VECLIB_MAXIMUM_THREADS", "NUMEXPR_NUM_THREADS")
 _HERE = Path(__file__).resolve().parent
-_PUT_THRESHOLD = 4096  # bytes: timeit stores bigger array arguments in the worker first
 
 
 class StudentError(Exception):
@@ -90,15 +90,6 @@ class WorkerDied(Exception):
         self.reason = reason
         self.internal = internal  # the grader's fault (confinement failed), not the student's
         super().__init__(reason)
-
-
-@dataclass
-class Timing:
-    """Result of :meth:`Sandbox.timeit`: best time in seconds, all times, last result."""
-
-    best: float
-    times: list[float]
-    result: Any
 
 
 _PROBES: dict[tuple[str, str | None], tuple[bool, str]] = {}
@@ -316,6 +307,8 @@ class Sandbox:
         self._uid: int | None = None
         self._dead: str | None = None
         self._tag = os.urandom(8).hex()
+        self._stopwatch: timing.Stopwatch | None = None  # running while timeit times a call
+        self._timed_inputs: set[bytes] = set()  # digests of every timed call's arguments
         if start:
             self.start()
 
@@ -488,21 +481,32 @@ class Sandbox:
         return WorkerDied(reason)
 
     def _request(self, msg: dict[str, Any], timeout: float | None = None) -> Any:
+        data = self._encode(msg)
+        if self._stopwatch is not None:  # any other request while timing: wall time
+            return self._stopwatch.other(lambda: self._exchange(data, timeout))
+        return self._exchange(data, timeout)
+
+    def _encode(self, msg: dict[str, Any]) -> bytes:
+        if self._dead is not None:
+            raise WorkerDied(self._dead)
+        try:
+            return protocol.encode(msg, hook=_to_wire)
+        except protocol.NotPlain as exc:
+            raise TypeError(f"cannot send this argument to the student's code: {exc}") from None
+
+    def _exchange(self, data: bytes, timeout: float | None = None) -> Any:
+        """Send one encoded request and return the decoded answer."""
         t0 = time.perf_counter()
         try:
-            return self._request_timed(msg, timeout)
+            return self._exchange_timed(data, timeout)
         finally:
             self.busy_s += time.perf_counter() - t0
 
-    def _request_timed(self, msg: dict[str, Any], timeout: float | None) -> Any:
+    def _exchange_timed(self, data: bytes, timeout: float | None) -> Any:
         if self._dead is not None:
             raise WorkerDied(self._dead)
         if self._proc is None or self._req_fd is None or self._resp_fd is None:
             raise WorkerDied("the worker was not started")
-        try:
-            data = protocol.encode(msg, hook=_to_wire)
-        except protocol.NotPlain as exc:
-            raise TypeError(f"cannot send this argument to the student's code: {exc}") from None
         deadline = time.monotonic() + (self.timeout if timeout is None else timeout)
         try:
             protocol.write_message(self._req_fd, data, deadline)
@@ -528,10 +532,33 @@ class Sandbox:
             note = f"the memory limit is {self.memory_limit_mb} MB"
         raise StudentError(type_name, str(reply.get("message", "")), frames, note)
 
-    def _call(self, target: dict[str, Any], args: tuple[Any, ...], kwargs: dict[str, Any],
-              store: bool = False) -> Any:
-        return self._request({"op": "call", "target": target, "args": list(args),
-                              "kwargs": dict(kwargs), "store": store})
+    def _call(self, target: dict[str, Any], args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+        """Call the student's code: the same three requests for every call, timed or not.
+
+        *send* stores ``[args, kwargs]`` in the worker, *call* runs the target
+        on them and keeps the result there, *take* fetches the result and
+        forgets both. While :meth:`timeit` times, a :class:`timing.Stopwatch`
+        charges the call request's wall time and the worker's CPU time during
+        the other two; the worker sees the same requests either way.
+        """
+        watch = self._stopwatch
+        send = self._encode({"op": "put", "value": [list(args), dict(kwargs)]})
+        if watch is not None:
+            watch.inputs(send)
+        argref = watch.transfer(lambda: self._exchange(send)) if watch else self._exchange(send)
+        if not isinstance(argref, Ref):
+            raise self._die("protocol error: put did not return a reference")
+        call = self._encode({"op": "call", "target": target, "argref": argref.id, "store": True})
+        try:
+            ref = watch.call(lambda: self._exchange(call)) if watch else self._exchange(call)
+        except StudentError:
+            self._exchange(self._encode({"op": "release", "ids": [argref.id]}))
+            raise
+        if not isinstance(ref, Ref):
+            raise self._die("protocol error: call did not return a reference")
+        take = self._encode({"op": "get", "target": {"ref": ref.id, "attrs": []},
+                             "release": [argref.id, ref.id]})
+        return watch.transfer(lambda: self._exchange(take)) if watch else self._exchange(take)
 
     def info(self, timeout: float | None = None) -> dict[str, Any]:
         """What the worker achieved at start: ``isolated``, ``uid``, ``network``, ``error``."""
@@ -571,42 +598,43 @@ class Sandbox:
         ids = [r.id if isinstance(r, Ref) else r.ref.id for r in refs]
         self._request({"op": "release", "ids": ids})
 
-    def timeit(self, fn: RemotePath, *args: Any, repeat: int = 5, warmup: int = 1,
-               **kwargs: Any) -> Timing:
-        """Time ``fn(*args, **kwargs)`` in the worker with the grader's own clock.
+    def timeit(self, fn: RemotePath | Callable[..., Any],
+               make_inputs: Callable[[np.random.Generator], tuple[Any, ...]],
+               check: Callable[..., None], *, rng: np.random.Generator, repeat: int = 5,
+               warmup: int = 1) -> Timing:
+        """Time the student's code on fresh inputs, checking every result.
 
-        Array arguments are stored in the worker first so their transfer is
-        not timed; results stay in the worker during timing and only the last
-        one is fetched. ``best`` is the minimum over ``repeat`` timed calls.
+        Each of the ``warmup + repeat`` calls gets its own inputs,
+        ``make_inputs(rng)`` (a tuple of arguments generated by the grader;
+        arguments whose bytes repeat an earlier timed call's are refused), then
+        ``fn(*inputs)`` runs (``fn`` is a remote callable such as
+        ``student.lib.mod.func``, or a grader-side function making several
+        student calls, e.g. a forward then a backward pass), then
+        ``check(result, *inputs)`` (e.g. :func:`autograder.checks.expect_reference`)
+        fails the test if the result is wrong. Timed calls make exactly the
+        requests any other call makes; what counts is described in
+        :mod:`autograder.sandbox.timing` (the call's wall time by the grader's
+        clock, the worker's CPU time while arguments and results move);
+        input generation and checks are never timed. ``best`` is the minimum
+        over the ``repeat`` timed calls, ``result`` the last result.
         """
-        if not isinstance(fn, RemotePath):
+        if not callable(fn):
             raise TypeError("timeit needs a remote callable such as student.lib.mod.func")
-        stored: list[Ref] = []
+        label = repr(fn) if isinstance(fn, RemotePath) else getattr(fn, "__name__", "the code")
+        return timing.run_timed(self._start_stopwatch, self._stop_stopwatch, fn, make_inputs,
+                                check, rng=rng, repeat=repeat, warmup=warmup, label=label)
 
-        def lift(v: Any) -> Any:
-            if isinstance(v, np.ndarray) and v.nbytes >= _PUT_THRESHOLD:
-                ref = self.put(v)
-                stored.append(ref)
-                return ref
-            return v
+    def _start_stopwatch(self) -> timing.Stopwatch:
+        if self._proc is None:
+            raise WorkerDied("the worker was not started")
+        uid = self._uid
+        if uid is None and isinstance(self._proc, _ForkedWorker):
+            uid = self._proc.zygote.uid
+        self._stopwatch = timing.Stopwatch(self._proc.pid, uid, seen=self._timed_inputs)
+        return self._stopwatch
 
-        args2 = tuple(lift(a) for a in args)
-        kwargs2 = {k: lift(v) for k, v in kwargs.items()}
-        times: list[float] = []
-        last: Ref | None = None
-        for i in range(max(0, warmup) + max(1, repeat)):
-            t0 = time.perf_counter()
-            ref = self._call(fn._target, args2, kwargs2, store=True)
-            elapsed = time.perf_counter() - t0
-            if last is not None:
-                self.release(last)
-            last = ref
-            if i >= warmup:
-                times.append(elapsed)
-        assert isinstance(last, Ref)
-        result = self._request({"op": "get", "target": {"ref": last.id, "attrs": []}})
-        self.release(last, *stored)
-        return Timing(best=min(times), times=times, result=result)
+    def _stop_stopwatch(self) -> None:
+        self._stopwatch = None
 
 
 class _Launch:

@@ -48,13 +48,17 @@ class Timing:
     """Result of :meth:`Sandbox.timeit`: best time in seconds, all times, last result.
 
     ``times`` holds one entry per timed (not warm-up) call; ``checked`` counts
-    the calls whose result was checked (every call, warm-up included).
+    the calls whose result was checked (every call, warm-up included);
+    ``cpu_steps`` and ``wall_steps`` count the transfers charged in the
+    worker's CPU time and in wall time (see :class:`Stopwatch`).
     """
 
     best: float
     times: list[float]
     result: Any
     checked: int = 0
+    cpu_steps: int = 0
+    wall_steps: int = 0
 
 
 def _process_clock(pid: int) -> int:
@@ -183,6 +187,7 @@ def run_timed(start: Callable[[], Stopwatch], stop: Callable[[], None],
     total = max(0, warmup) + max(1, repeat)
     times: list[float] = []
     result: Any = None
+    cpu_steps = wall_steps = 0
     for i in range(total):
         inputs = make_inputs(rng)
         if not isinstance(inputs, tuple):
@@ -193,6 +198,8 @@ def run_timed(start: Callable[[], Stopwatch], stop: Callable[[], None],
             result = fn(*inputs)
         finally:
             stop()
+        cpu_steps += watch.cpu_steps
+        wall_steps += watch.wall_steps
         if watch.calls == 0:
             raise ValueError(f"timing {label}: no call of the student's code was made")
         try:
@@ -204,4 +211,5 @@ def run_timed(start: Callable[[], Stopwatch], stop: Callable[[], None],
             ) from None
         if i >= max(0, warmup):
             times.append(watch.seconds)
-    return Timing(best=min(times), times=times, result=result, checked=total)
+    return Timing(best=min(times), times=times, result=result, checked=total,
+                  cpu_steps=cpu_steps, wall_steps=wall_steps)
