@@ -309,6 +309,7 @@ class Sandbox:
         self._tag = os.urandom(8).hex()
         self._stopwatch: timing.Stopwatch | None = None  # running while timeit times a call
         self._timed_inputs: set[bytes] = set()  # digests of every timed call's arguments
+        self._moved = 0  # bytes the last request sent and received
         if start:
             self.start()
 
@@ -511,6 +512,7 @@ class Sandbox:
         try:
             protocol.write_message(self._req_fd, data, deadline)
             header, buffers = protocol.read_message(self._resp_fd, deadline, MAX_REPLY_BYTES)
+            self._moved = len(data) + len(header) + sum(len(b) for b in buffers)
             reply = protocol.decode_parts(
                 header, buffers, handle_factory=lambda h: RemoteObject(self, h)
             )
@@ -545,7 +547,9 @@ class Sandbox:
         send = self._encode({"op": "put", "value": [list(args), dict(kwargs)]})
         if watch is not None:
             watch.inputs(send)
-        argref = watch.transfer(lambda: self._exchange(send)) if watch else self._exchange(send)
+        moved = lambda: self._moved  # noqa: E731
+        argref = (watch.transfer(lambda: self._exchange(send), moved) if watch
+                  else self._exchange(send))
         if not isinstance(argref, Ref):
             raise self._die("protocol error: put did not return a reference")
         call = self._encode({"op": "call", "target": target, "argref": argref.id, "store": True})
@@ -558,7 +562,8 @@ class Sandbox:
             raise self._die("protocol error: call did not return a reference")
         take = self._encode({"op": "get", "target": {"ref": ref.id, "attrs": []},
                              "release": [argref.id, ref.id]})
-        return watch.transfer(lambda: self._exchange(take)) if watch else self._exchange(take)
+        return (watch.transfer(lambda: self._exchange(take), moved) if watch
+                else self._exchange(take))
 
     def info(self, timeout: float | None = None) -> dict[str, Any]:
         """What the worker achieved at start: ``isolated``, ``uid``, ``network``, ``error``."""

@@ -47,7 +47,7 @@ GRADCHECK_MAX_SIZE = 200
 # other core busy the reference solution measures about 50x (the worker round
 # trip is a third of its time) and a solution looping over the examples about
 # 1.5-2x (benchmarks/perf_stability.py).
-SPEED_SHAPE = (100, 10, 1000)
+SPEED_SHAPE = (32, 10, 1000)
 SPEED_FACTOR = 10.0
 SPEED_ROUNDS = 5
 SPEED_REPEAT = 5
