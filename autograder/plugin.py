@@ -27,11 +27,10 @@ from typing import Any
 import numpy as np
 import pytest
 
-from autograder import build as ext_build
+from autograder import extensions
 from autograder.config import DEFAULT_MEMORY_LIMIT_MB, AssignmentSpec
 from autograder.report import TestResult
-from autograder.sandbox import Sandbox, StudentError, WorkerDied, isolation_available
-from autograder.sandbox.client import Zygote
+from autograder.sandbox import Sandbox, StudentError, WorkerDied, Zygote, isolation_available
 from autograder.submission import Submission
 
 BUDGET_MESSAGE = "submission time budget exhausted"
@@ -169,7 +168,7 @@ class GraderPlugin:
         self.workers_s = 0.0  # time spent starting and stopping workers
         self._reference_fingerprint: str | None = None
         suite = ctx.spec.path.parent if ctx.spec.path is not None else None
-        self.build_spec = ext_build.load_build_spec(suite, ctx.spec.tasks)
+        self.build_spec = extensions.load_build_spec(suite, ctx.spec.tasks)
         self.build_note = ""  # how the submission's extension build went (for the log)
 
     # -- reference results ------------------------------------------------------
@@ -397,7 +396,7 @@ def student(request: pytest.FixtureRequest, seed: int) -> Iterator[Sandbox]:
             if built.get("ok") else "extension build failed"
         if not built.get("ok"):
             sandbox.close()
-            raise BuildFailed(ext_build.failure_message(built, spec.sources,
+            raise BuildFailed(extensions.failure_message(built, spec.sources,
                                                         plugin.ctx.spec.library))
     try:
         yield sandbox
@@ -412,7 +411,7 @@ def reference(request: pytest.FixtureRequest) -> types.ModuleType:
     plugin = _plugin(request)
     if plugin.build_spec is not None:  # trusted code: compiled in place when missing or stale
         pkg = plugin.ctx.course_root / "source" / plugin.ctx.spec.name / plugin.ctx.spec.library
-        ext_build.ensure_reference_built(pkg, plugin.ctx.spec.library, plugin.build_spec.sources)
+        extensions.ensure_reference_built(pkg, plugin.ctx.spec.library, plugin.build_spec.sources)
     return load_reference(plugin.ctx.course_root, plugin.ctx.spec.name, plugin.ctx.spec.library)
 
 @pytest.fixture

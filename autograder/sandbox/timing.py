@@ -39,11 +39,15 @@ from typing import Any
 
 import numpy as np
 
+from autograder.sandbox.errors import StudentError, WorkerDied
+from autograder.sandbox.protocol import Ref
+
 __all__ = [
     "TRANSFER_ALLOWANCE_S",
     "TRANSFER_ALLOWANCE_S_PER_MB",
     "Stopwatch",
     "Timing",
+    "call",
     "run_timed",
     "transfer_allowance",
     "worker_cpu_seconds",
@@ -193,6 +197,37 @@ class Stopwatch:
         finally:
             self.seconds += time.perf_counter() - t0
             self.wall_steps += 1
+
+
+def call(encode: Callable[[dict[str, Any]], bytes], exchange: Callable[[bytes], Any],
+         moved: Callable[[], int], die: Callable[[str], WorkerDied], watch: Stopwatch | None,
+         target: dict[str, Any], args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+    """One call of the student's code, with the same three requests whether timed or not.
+
+    *send* stores ``[args, kwargs]`` in the worker, *call* runs the target on
+    them and keeps the result there, *take* fetches the result and forgets
+    both. With a running ``watch`` (:class:`Stopwatch`) the call request is
+    charged its wall time and the other two the worker's CPU time.
+    ``encode``/``exchange`` are the sandbox's, ``moved()`` the bytes the last
+    exchange moved, ``die(why)`` the sandbox's verdict on a broken worker.
+    """
+    send = encode({"op": "put", "value": [list(args), dict(kwargs)]})
+    if watch is not None:
+        watch.inputs(send)
+    argref = watch.transfer(lambda: exchange(send), moved) if watch else exchange(send)
+    if not isinstance(argref, Ref):
+        raise die("protocol error: put did not return a reference")
+    request = encode({"op": "call", "target": target, "argref": argref.id, "store": True})
+    try:
+        ref = watch.call(lambda: exchange(request)) if watch else exchange(request)
+    except StudentError:
+        exchange(encode({"op": "release", "ids": [argref.id]}))
+        raise
+    if not isinstance(ref, Ref):
+        raise die("protocol error: call did not return a reference")
+    take = encode({"op": "get", "target": {"ref": ref.id, "attrs": []},
+                   "release": [argref.id, ref.id]})
+    return watch.transfer(lambda: exchange(take), moved) if watch else exchange(take)
 
 
 def run_timed(start: Callable[[], Stopwatch], stop: Callable[[], None],
