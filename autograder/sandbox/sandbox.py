@@ -416,22 +416,22 @@ class Sandbox:
     def timeit(self, fn: RemotePath | Callable[..., Any],
                make_inputs: Callable[[np.random.Generator], tuple[Any, ...]],
                check: Callable[..., None], *, rng: np.random.Generator, repeat: int = 5,
-               warmup: int = 1) -> Timing:
+               warmup: int = 1, name: str | None = None) -> Timing:
         """Time the student's code on fresh inputs, checking every result.
 
-        Each of the ``warmup + repeat`` calls gets new inputs ``make_inputs(rng)``
-        (a tuple of arguments; bytes that repeat an earlier timed call's are
-        refused), runs ``fn(*inputs)`` (a remote callable such as
-        ``student.lib.mod.func``, or a grader-side function making several
-        student calls) and then ``check(result, *inputs)`` (e.g.
-        :func:`autograder.checks.expect_reference`), which fails the test on a
-        wrong result. Timed calls make the very requests any call makes; what
-        counts is in :mod:`autograder.sandbox.timing`. Input generation and
-        checks are never timed. ``best``: minimum over the ``repeat`` calls.
+        Each of the ``warmup + repeat`` calls: new inputs ``make_inputs(rng)``
+        (a tuple of arguments; repeated bytes are refused), ``fn(*inputs)`` (a
+        remote callable, or a grader-side function making several student
+        calls), then ``check(result, *inputs)`` (e.g.
+        :func:`autograder.checks.expect_reference`), untimed, failing the test
+        on a wrong result. What counts: :mod:`autograder.sandbox.timing`.
+        ``best``: minimum over the ``repeat`` calls; ``name`` labels failures.
         """
         if not callable(fn):
             raise TypeError("timeit needs a remote callable such as student.lib.mod.func")
-        label = repr(fn) if isinstance(fn, RemotePath) else getattr(fn, "__name__", "the code")
+        target = fn._target if isinstance(fn, RemotePath) else {}
+        label = name or (str(target.get("path") or ".".join(target.get("attrs", [])))
+                         or getattr(fn, "__name__", "the code"))
         return timing.run_timed(self._start_stopwatch, self._stop_stopwatch, fn, make_inputs,
                                 check, rng=rng, repeat=repeat, warmup=warmup, label=label)
 

@@ -225,7 +225,8 @@ def _speed_round(student, reference, rng):
                          atol=ATOL)
 
     return lambda: student.timeit(forward_backward, _speed_inputs, check, rng=rng,
-                                  repeat=SPEED_REPEAT, warmup=1)
+                                  repeat=SPEED_REPEAT, warmup=1,
+                                  name="conv_forward_fast + conv_backward_fast")
 
 
 @pytest.mark.conv_fast
