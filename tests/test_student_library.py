@@ -9,7 +9,10 @@ import pytest
 
 from autograder import config, library
 from autograder.config import StudentLibrary
+from autograder.fingerprints import grader_key
+from autograder.options import GradeOptions
 from autograder.plugin import load_reference
+from autograder.reference import ReferenceResults
 from coursegen import nbgrader_hooks
 from coursegen.modules import transform_source
 
@@ -165,3 +168,22 @@ def test_the_reference_is_the_assembled_library(assignment: str) -> None:
     assert Path(ref.solver.__file__) == shared / "solver.py"
     assert Path(ref.selfcheck.__file__) == SOURCE / assignment / "cs231n" / "selfcheck.py"
     assert ref.selfcheck.CheckFailed is ref.selfcheck_utils.CheckFailed
+
+
+def test_a_changed_shared_module_is_a_new_reference(tmp_path: Path) -> None:
+    """grade-all's grader key and the reference-results memo key both see shared files."""
+    toy = _toy(tmp_path)
+    spec = config.AssignmentSpec(name="toy", library="lib", required=(), timeout=1.0,
+                                 time_limit=1.0, student_library=KIT)
+    suite = tmp_path / "suite"
+    suite.mkdir()
+
+    def keys() -> tuple[str, str]:
+        memo = ReferenceResults("toy", toy / "lib", None, KIT)
+        return grader_key(spec, suite, tmp_path, GradeOptions()), memo.fingerprint()
+
+    before = keys()
+    helper = tmp_path / "source" / library.COMMON_DIR / "kit" / "lib" / "helper.py"
+    helper.write_text("def twice(x):\n    return x + x\n")
+    after = keys()
+    assert after[0] != before[0] and after[1] != before[1]
