@@ -120,7 +120,7 @@ class GraderPlugin:
         self.workers_s = 0.0  # time spent starting and stopping workers
         self.reference_results = ReferenceResults(
             ctx.spec.name, ctx.course_root / "source" / ctx.spec.name / ctx.spec.library,
-            ctx.cache_dir)
+            ctx.cache_dir, ctx.spec.student_library)
         suite = ctx.spec.path.parent if ctx.spec.path is not None else None
         self.build_spec = extensions.load_build_spec(suite, ctx.spec.tasks)
         self.build_note = ""  # how the submission's extension build went (for the log)
@@ -381,7 +381,8 @@ def reference(request: pytest.FixtureRequest) -> types.ModuleType:
     if plugin.build_spec is not None:  # trusted code: compiled in place when missing or stale
         pkg = plugin.ctx.course_root / "source" / plugin.ctx.spec.name / plugin.ctx.spec.library
         extensions.ensure_reference_built(pkg, plugin.ctx.spec.library, plugin.build_spec.sources)
-    return load_reference(plugin.ctx.course_root, plugin.ctx.spec.name, plugin.ctx.spec.library)
+    return load_reference(plugin.ctx.course_root, plugin.ctx.spec.name, plugin.ctx.spec.library,
+                          plugin.ctx.spec.student_library)
 
 @pytest.fixture
 def reference_memo(request: pytest.FixtureRequest, seed: int) -> Any:
