@@ -32,6 +32,7 @@ from autograder.sandbox import jail, protocol
 from autograder.sandbox.protocol import Handle, Ref
 
 __all__ = [
+    "MalformedReply",
     "Ref",
     "RemoteObject",
     "RemotePath",
@@ -90,6 +91,17 @@ class WorkerDied(Exception):
         self.reason = reason
         self.internal = internal  # the grader's fault (confinement failed), not the student's
         super().__init__(reason)
+
+
+class MalformedReply(WorkerDied):
+    """The worker sent something that is not a valid reply (its code wrote on the
+    grader's pipe, or sent an absurd value): the worker is stopped, and the test
+    fails as the student's."""
+
+    def __init__(self, detail: str) -> None:
+        super().__init__(f"your code sent the grader a malformed reply ({detail}); "
+                         "the worker was stopped")
+        self.detail = detail
 
 
 @dataclass
@@ -487,6 +499,18 @@ class Sandbox:
         self._dead = reason
         return WorkerDied(reason)
 
+    def _malformed(self, detail: str) -> MalformedReply:
+        """Stop a worker that broke the protocol; the error to raise."""
+        self._kill_group()
+        if self._proc is not None:
+            try:
+                self._proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:  # pragma: no cover
+                pass
+        err = MalformedReply(detail[:300])
+        self._dead = err.reason
+        return err
+
     def _request(self, msg: dict[str, Any], timeout: float | None = None) -> Any:
         t0 = time.perf_counter()
         try:
@@ -515,9 +539,9 @@ class Sandbox:
         except protocol.ChannelClosed as exc:
             raise self._die(str(exc)) from None
         except protocol.ProtocolError as exc:
-            raise self._die(f"protocol error: {exc}") from None
+            raise self._malformed(str(exc)) from None
         if not isinstance(reply, dict) or reply.get("status") not in ("ok", "error"):
-            raise self._die("protocol error: malformed reply")
+            raise self._malformed("not a reply")
         if reply["status"] == "ok":
             return reply.get("value")
         type_name = str(reply.get("type", "Exception"))
@@ -537,7 +561,7 @@ class Sandbox:
         """What the worker achieved at start: ``isolated``, ``uid``, ``network``, ``error``."""
         value = self._request({"op": "info"}, timeout=timeout)
         if not isinstance(value, dict):
-            raise self._die("protocol error: info is not a dict")
+            raise self._malformed("info is not a dict")
         return value
 
     def ping(self) -> str:
@@ -548,7 +572,7 @@ class Sandbox:
         """Store ``value`` in the worker once; pass the returned :class:`Ref` later."""
         ref = self._request({"op": "put", "value": value})
         if not isinstance(ref, Ref):
-            raise self._die("protocol error: put did not return a reference")
+            raise self._malformed("put did not return a reference")
         return ref
 
     def build(self, sources: list[str] | tuple[str, ...], timeout: float = 180.0
@@ -563,7 +587,7 @@ class Sandbox:
         value = self._request({"op": "build", "sources": list(sources), "timeout": timeout},
                               timeout=timeout + 30.0)
         if not isinstance(value, dict):
-            raise self._die("protocol error: build did not return a dict")
+            raise self._malformed("build did not return a dict")
         return value
 
     def release(self, *refs: Ref | RemoteObject) -> None:

@@ -17,6 +17,7 @@ import numpy as np
 import pytest
 
 from autograder.checks import assert_close, numerical_gradient
+from autograder.values import as_array, as_dict, as_float, as_object, as_tuple
 
 RTOL = 1e-7
 ATOL = 1e-10
@@ -59,19 +60,15 @@ def _convnet(lib, **kw):
 @pytest.mark.parametrize("case", INIT_CASES, ids=_ids(INIT_CASES))
 def test_three_layer_convnet_init(student, case):
     _, input_dim, F, fs, hidden, classes, scale, dtype = case
-    net = _convnet(student.lib, input_dim=input_dim, num_filters=F, filter_size=fs,
-                   hidden_dim=hidden, num_classes=classes, weight_scale=scale,
-                   dtype=dtype)
-    params = net.params.get()
+    net = as_object(_convnet(student.lib, input_dim=input_dim, num_filters=F, filter_size=fs,
+                             hidden_dim=hidden, num_classes=classes, weight_scale=scale,
+                             dtype=dtype), name="ThreeLayerConvNet(...)")
     C, H, W = input_dim
     shapes = {"W1": (F, C, fs, fs), "b1": (F,), "W2": (F * (H // 2) * (W // 2), hidden),
               "b2": (hidden,), "W3": (hidden, classes), "b3": (classes,)}
-    assert isinstance(params, dict), f"params must be a dict, got {type(params).__name__}"
-    assert sorted(params) == sorted(shapes), (
-        f"params has keys {sorted(params)}, expected {sorted(shapes)}")
+    params = as_dict(net.params.get(), name="net.params", keys=shapes)
     for name, shape in shapes.items():
-        value = np.asarray(params[name])
-        assert value.shape == shape, f"params['{name}'] has shape {value.shape}, expected {shape}"
+        value = as_array(params[name], name=f"params['{name}']", shape=shape, dtype="number")
         assert value.dtype == np.dtype(dtype), (
             f"params['{name}'] has dtype {value.dtype}, expected {dtype}")
         if name.startswith("b"):
@@ -105,26 +102,20 @@ def _loss_setup(rng, case):
 def test_three_layer_convnet_scores_loss_and_gradients(student, reference, rng, case):
     params, X, y, kw = _loss_setup(rng, case)
     reg = kw["reg"]
-    net = _convnet(student.lib, **kw)
+    net = as_object(_convnet(student.lib, **kw), name="ThreeLayerConvNet(...)")
     net.params.set({k: v.copy() for k, v in params.items()})
     ref_net = _convnet(reference, **kw)
     ref_net.params = {k: v.copy() for k, v in params.items()}
 
-    scores = np.asarray(net.loss(X))
     expected = ref_net.loss(X)
-    assert scores.shape == expected.shape, (
-        f"loss(X) returned scores of shape {scores.shape}, expected {expected.shape}")
+    scores = as_array(net.loss(X), name="loss(X)'s return value (scores)", shape=expected.shape)
     assert_close(scores, expected, name=f"scores (X {X.shape})", rtol=RTOL, atol=ATOL)
 
-    result = net.loss(X, y)
-    assert isinstance(result, (tuple, list)) and len(result) == 2, (
-        "loss(X, y) must return (loss, grads)")
-    loss, grads = result
+    loss, grads = as_tuple(net.loss(X, y), name="loss(X, y)'s return value (loss, grads)", length=2)
+    loss = as_float(loss, name="loss(X, y)'s loss")
+    grads = as_dict(grads, name="loss(X, y)'s grads", keys=PARAM_NAMES)
     ref_loss, ref_grads = ref_net.loss(X, y)
     assert_close(loss, np.float64(ref_loss), name=f"loss (reg={reg})", rtol=RTOL, atol=ATOL)
-    assert isinstance(grads, dict), f"grads must be a dict, got {type(grads).__name__}"
-    assert sorted(grads) == sorted(PARAM_NAMES), (
-        f"grads has keys {sorted(grads)}, expected {sorted(PARAM_NAMES)}")
     for name in PARAM_NAMES:
         assert_close(grads[name], ref_grads[name], name=f"grads['{name}'] (reg={reg})",
                      rtol=RTOL, atol=ATOL)
