@@ -166,7 +166,7 @@ def as_array(value: Any, *, name: str, shape: Sequence[int | None] | None = None
         if np.any(bad):
             idx = tuple(int(i) for i in np.argwhere(bad)[0])
             raise _fail(name, wanted + " of integers", arr,
-                        f"the non-integral value {arr[idx]!r}"
+                        f"the non-integral value {float(arr[idx])!r}"
                         + (f" at index {idx}" if arr.ndim else ""))
     if target is not None:
         arr = arr.astype(target)

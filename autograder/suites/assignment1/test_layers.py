@@ -133,9 +133,9 @@ def _loss_inputs(rng: np.random.Generator, n: int, c: int, scale: float):
     return x, y
 
 
-def _check_layer_loss(student_fn, reference_fn, x: np.ndarray, y: np.ndarray) -> None:
-    loss, dx = as_tuple(student_fn(x, y), name="the loss function's return value (loss, dx)", length=2)
-    loss = as_float(loss, name="loss")
+def _check_layer_loss(student_fn, reference_fn, x: np.ndarray, y: np.ndarray, what: str) -> None:
+    loss, dx = as_tuple(student_fn(x, y), name=f"{what}'s return value (loss, dx)", length=2)
+    loss = as_float(loss, name=f"{what}'s loss")
     ref_loss, ref_dx = reference_fn(x, y)
     assert_close(loss, np.float64(ref_loss), name="loss", rtol=RTOL, atol=ATOL)
     assert_close(dx, ref_dx, name="dx", rtol=RTOL, atol=ATOL)
@@ -148,7 +148,7 @@ def _check_layer_loss(student_fn, reference_fn, x: np.ndarray, y: np.ndarray) ->
 def test_svm_loss(student, reference, rng, case):
     _, n, c, scale = case
     x, y = _loss_inputs(rng, n, c, scale)
-    _check_layer_loss(student.lib.layers.svm_loss, reference.layers.svm_loss, x, y)
+    _check_layer_loss(student.lib.layers.svm_loss, reference.layers.svm_loss, x, y, "svm_loss")
 
 
 @pytest.mark.softmax_loss
@@ -156,7 +156,7 @@ def test_svm_loss(student, reference, rng, case):
 def test_softmax_loss(student, reference, rng, case):
     _, n, c, scale = case
     x, y = _loss_inputs(rng, n, c, scale)
-    _check_layer_loss(student.lib.layers.softmax_loss, reference.layers.softmax_loss, x, y)
+    _check_layer_loss(student.lib.layers.softmax_loss, reference.layers.softmax_loss, x, y, "softmax_loss")
 
 
 @pytest.mark.softmax_loss
