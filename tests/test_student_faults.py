@@ -384,6 +384,7 @@ def _failures(task_output: str) -> list[str]:
     return [ln for ln in task_output.splitlines() if ln.startswith("FAIL")]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("case", A1_CASES, ids=[c[0] for c in A1_CASES])
 def test_hostile_value_fails_only_its_own_task(case, a1_reference: Path, tmp_path: Path) -> None:
     name, module, code, expected, needle = case
