@@ -33,8 +33,8 @@ from typing import Any
 
 import numpy as np
 
-from autograder.sandbox.client import RemoteObject, RemotePath
 from autograder.sandbox.protocol import Handle, Ref
+from autograder.sandbox.remote import RemoteObject, RemotePath
 
 __all__ = [
     "StudentValueError",

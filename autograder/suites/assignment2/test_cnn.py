@@ -16,6 +16,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from autograder import evaluation
 from autograder.checks import assert_close, numerical_gradient
 from autograder.values import as_array, as_dict, as_float, as_object, as_tuple
 
@@ -132,33 +133,39 @@ def test_three_layer_convnet_scores_loss_and_gradients(student, reference, rng, 
 
 
 @pytest.mark.three_layer_convnet
-def test_three_layer_convnet_overfits_small_data(student, rng):
+def test_three_layer_convnet_overfits_small_data(student, reference, rng):
     cfg = dict(OVERFIT)
     n = cfg.pop("N")
     C, H, W = cfg["input_dim"]
     X = rng.standard_normal((n, C, H, W))
     y = rng.integers(0, cfg["num_classes"], size=n)
-    net = _convnet(student.lib, **cfg, reg=0.0, dtype="float64")
+    net = as_object(_convnet(student.lib, **cfg, reg=0.0, dtype="float64"), name="ThreeLayerConvNet(...)")
     init = {k: 0.0 if k.startswith("b") else cfg["weight_scale"] for k in PARAM_NAMES}
-    params = net.params.get()  # the student's initialization, checked for shapes only here
-    assert isinstance(params, dict) and sorted(params) == sorted(PARAM_NAMES), (
-        f"params must be a dict with keys {sorted(PARAM_NAMES)}")
-    params = {k: (init[k] * rng.standard_normal(np.shape(v)) if init[k] else
-                  np.zeros(np.shape(v))) for k, v in params.items()}
+    # the student's initialization, checked for its keys and shapes only here
+    params = as_dict(net.params.get(), name="net.params", keys=PARAM_NAMES)
+    params = {k: as_array(v, name=f"params['{k}']", dtype="number") for k, v in params.items()}
+    params = {k: (init[k] * rng.standard_normal(v.shape) if init[k] else
+                  np.zeros(v.shape)) for k, v in params.items()}
     velocity = {k: np.zeros_like(v) for k, v in params.items()}
     X_ref = student.put(X)
     y_ref = student.put(y)
     first = None
     for _ in range(OVERFIT_STEPS):
         net.params.set(params)
-        loss, grads = net.loss(X_ref, y_ref)
-        first = float(loss) if first is None else first
+        loss, grads = as_tuple(net.loss(X_ref, y_ref), name="loss(X, y)'s return value (loss, grads)",
+                               length=2)
+        loss = as_float(loss, name="loss(X, y)'s loss")
+        grads = as_dict(grads, name="loss(X, y)'s grads", keys=PARAM_NAMES)
+        first = loss if first is None else first
         for k in params:
-            velocity[k] = OVERFIT_MOMENTUM * velocity[k] - OVERFIT_LR * np.asarray(grads[k])
+            grad = as_array(grads[k], name=f"grads['{k}']", shape=params[k].shape)
+            velocity[k] = OVERFIT_MOMENTUM * velocity[k] - OVERFIT_LR * grad
             params[k] = params[k] + velocity[k]
-    net.params.set(params)
-    scores = np.asarray(net.loss(X_ref))
-    accuracy = float(np.mean(np.argmax(scores, axis=1) == y))
+    # The parameters the student's gradients led to are the grader's own: the
+    # reference network scores them (the worker never reports an accuracy).
+    ref_net = _convnet(reference, **cfg, reg=0.0, dtype=np.float64)
+    ref_net.params = params
+    accuracy = evaluation.accuracy(ref_net.loss(X), y)
     assert accuracy >= OVERFIT_ACCURACY, (
         f"after {OVERFIT_STEPS} steps of SGD with momentum (learning rate {OVERFIT_LR:g}) on "
         f"{n} examples {X.shape[1:]}, your network's training accuracy is {accuracy:.2f} "

@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 
 from autograder.checks import assert_close, numerical_gradient
-from autograder.sandbox.client import RemotePath
+from autograder.sandbox import RemotePath
 from autograder.values import as_array, as_dict, as_float, as_tuple
 
 RTOL = 1e-7
@@ -82,7 +82,7 @@ def test_affine_relu_forward_backward(student, reference, rng, case):
 
     a = ref_out + np.where(np.abs(ref_out) < 1e-3, 1e-2, 0.0)  # keep away from the kink
     r_out, r_cache = as_tuple(student.lib.layers.relu_forward(a),
-                              name="relu_forward's return value (r_out, r_cache)", length=2)
+                              name="relu_forward's return value (out, cache)", length=2)
     assert_close(r_out, np.maximum(a, 0), name="relu_forward out", rtol=RTOL, atol=ATOL)
     dx = student.lib.layers.relu_backward(dout, r_cache)
     assert_close(dx, dout * (a > 0), name="relu_backward dx", rtol=RTOL, atol=ATOL)
