@@ -28,6 +28,7 @@ from typing import Any
 import numpy as np
 import pytest
 
+from autograder.checks import assert_close
 from autograder.plugin import describe_exception
 from autograder.runner import grade
 from autograder.sandbox import MalformedReply, RemoteObject, StudentError
@@ -235,6 +236,12 @@ def test_accessors_refuse_with_a_clear_message(accessor, kwargs, value, needle) 
     assert LIE not in text, "a class name chosen by the student reached the message"
     message, internal = describe_exception(info.value)
     assert message == text and internal is False
+
+
+def test_assert_close_never_shows_a_remote_class_name() -> None:
+    with pytest.raises(AssertionError) as info:
+        assert_close(remote(LIE), np.zeros(3), name="out")
+    assert "not plain data" in str(info.value) and LIE not in str(info.value)
 
 
 def test_accessors_return_what_they_promise() -> None:
