@@ -30,8 +30,16 @@ from autograder import extensions
 from autograder.config import DEFAULT_MEMORY_LIMIT_MB, AssignmentSpec
 from autograder.reference import ReferenceResults, load_reference
 from autograder.report import TestResult
-from autograder.sandbox import Sandbox, StudentError, WorkerDied, Zygote, isolation_available
+from autograder.sandbox import (
+    MalformedReply,
+    Sandbox,
+    StudentError,
+    WorkerDied,
+    Zygote,
+    isolation_available,
+)
 from autograder.submission import Submission
+from autograder.values import StudentValueError
 
 BUDGET_MESSAGE = "submission time budget exhausted"
 PLUGIN_KEY = pytest.StashKey["GraderPlugin"]()
@@ -76,9 +84,20 @@ def _display_name(item: pytest.Item) -> str:
 
 
 def describe_exception(exc: BaseException) -> tuple[str, bool]:
-    """Student-readable message for a test failure and whether it is internal."""
+    """Student-readable message for a test failure and whether it is internal.
+
+    Whatever the student's code or its values can cause (its exceptions, a dead
+    or misbehaving worker, a returned value an accessor of
+    :mod:`autograder.values` refuses, a failed check) is the student's failed
+    test; any other exception is a bug of the grader or the suite, reported as
+    an internal grader error.
+    """
     if isinstance(exc, StudentError):
         return exc.describe(), False
+    if isinstance(exc, StudentValueError):  # a returned value of the wrong kind/shape/dtype
+        return str(exc)[:2000], False
+    if isinstance(exc, MalformedReply):
+        return exc.reason, False
     if isinstance(exc, WorkerDied):
         if exc.internal:
             return f"the grader failed to start a worker: {exc.reason}", True
