@@ -19,6 +19,7 @@ from dataclasses import replace
 from pathlib import Path
 
 import pytest
+import yaml
 
 from autograder.batch import GradeOptions, Shard, grade_all
 from autograder.merge import MergeError, merge
@@ -250,3 +251,140 @@ def test_merge_refuses_shards_that_do_not_fit(sharded: dict, tmp_path: Path) -> 
                   "--output", str(dest), cwd=tmp_path)
         assert bad.returncode == 2, (extra, bad.stderr)
         assert needle in bad.stderr and len(bad.stderr.strip().splitlines()) == 1
+
+
+# --- the templates: they parse, hold together, and (Slurm, Kubernetes) their
+# commands grade and merge a class when run here against the toy assignment.
+
+def autograder_shim(bin_dir: Path) -> Path:
+    """An ``autograder`` on PATH that grades the toy assignment (its suite is not installed)."""
+    bin_dir.mkdir(parents=True, exist_ok=True)
+    shim = bin_dir / "autograder"
+    shim.write_text(
+        f"#!/bin/sh\nif [ \"$1\" = grade-all ]; then\n"
+        f"  exec {sys.executable} -m autograder \"$@\" --suite-dir {SUITE} --course-root {TOY}\n"
+        f"fi\nexec {sys.executable} -m autograder \"$@\"\n")
+    shim.chmod(0o755)
+    return shim
+
+
+def small_class(dest: Path) -> Path:
+    dest.mkdir(parents=True)
+    toy_submission(dest / "alice")
+    (dest / "dave.zip").write_bytes(b"not a zip")
+    return dest
+
+
+def expected_rows(tmp_path: Path, subs: Path) -> list[list[str]]:
+    whole = grade_all(subs, "toy", output=tmp_path / "whole", jobs=1, options=TOY_OPTIONS,
+                      gradebook=False)
+    return rows_without_timing(whole.gradebook_csv)
+
+
+def test_github_actions_template() -> None:
+    flow = yaml.safe_load((TEMPLATES / "github-actions" / "grade-sharded.yml").read_text())
+    jobs = flow["jobs"]
+    assert jobs["grade"]["needs"] == "fetch" and jobs["merge"]["needs"] == "grade"
+    shards = jobs["grade"]["strategy"]["matrix"]["shard"]
+    assert shards == list(range(len(shards))) and len(shards) > 1
+    grade = next(s for s in jobs["grade"]["steps"] if "grade-all" in s.get("run", ""))
+    assert grade["env"]["SHARD"] == "${{ matrix.shard }}/${{ strategy.job-total }}"
+    assert '--shard "$SHARD"' in grade["run"] and '--output "$OUT"' in grade["run"]
+    assert "--no-gradebook" in grade["run"]
+    upload = next(s for s in jobs["grade"]["steps"] if "upload-artifact" in s.get("uses", ""))
+    assert upload["with"]["path"].rstrip("/") == grade["env"]["OUT"]
+    assert upload["with"]["name"] == "shard-${{ matrix.shard }}"
+    download = next(s for s in jobs["merge"]["steps"] if "download-artifact" in s.get("uses", ""))
+    assert download["with"] == {"pattern": "shard-*", "path": "shards"}
+    merge_step = next(s for s in jobs["merge"]["steps"] if "autograder merge" in s.get("run", ""))
+    assert "shards/shard-*" in merge_step["run"]
+    token_steps = [s for j in jobs.values() for s in j["steps"]
+                   if "secrets." in json.dumps(s)]
+    assert len(token_steps) == 1 and "classroom-fetch" in token_steps[0]["run"]
+
+
+def test_slurm_template_grades_and_merges(tmp_path: Path) -> None:
+    slurm = TEMPLATES / "slurm"
+    for script in slurm.iterdir():
+        proc = subprocess.run(["bash", "-n", str(script)], capture_output=True, text=True)
+        assert proc.returncode == 0, (script.name, proc.stderr)
+    subs = small_class(tmp_path / "subs")
+    bin_dir = tmp_path / "bin"
+    shim = autograder_shim(bin_dir)
+    # a stand-in sbatch: runs an array's tasks, then the dependent job, in order
+    log = tmp_path / "sbatch.log"
+    (bin_dir / "sbatch").write_text(f"""#!{sys.executable}
+import os, subprocess, sys
+args = sys.argv[1:]
+opts = dict(a[2:].split("=", 1) for a in args if a.startswith("--") and "=" in a)
+script = args[-1]
+with open({str(log)!r}, "a") as fh:
+    fh.write(" ".join(args) + "\\n")
+ids = [None]
+if "array" in opts:
+    lo, hi = opts["array"].split("%")[0].split("-")
+    ids = range(int(lo), int(hi) + 1)
+for i in ids:
+    env = dict(os.environ, SLURM_CPUS_PER_TASK="1")
+    if i is not None:
+        env["SLURM_ARRAY_TASK_ID"] = str(i)
+    subprocess.run(["bash", script], cwd=opts["chdir"], env=env, check=True, stdout=sys.stderr)
+print("4242;cluster")
+""")
+    (bin_dir / "sbatch").chmod(0o755)
+    work = tmp_path / "work"
+    env = {**{k: v for k, v in os.environ.items() if k != "AUTOGRADER_COURSE_ROOT"},
+           "PATH": f"{bin_dir}{os.pathsep}{os.environ['PATH']}", "COURSE": str(REPO),
+           "ASSIGNMENT": "toy", "SUBMISSIONS": str(subs), "WORK": str(work), "SHARDS": "3",
+           "AUTOGRADER": str(shim), "GRADE_ARGS": "--feedback released"}
+    proc = subprocess.run(["bash", str(slurm / "submit.sh")], env=env, capture_output=True,
+                          text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr
+    assert "job array 4242, merge as job 4242" in proc.stdout
+    calls = log.read_text().splitlines()
+    assert "--array=0-2" in calls[0] and "--dependency=afterok:4242" in calls[1]
+    assert sorted(p.name for p in (work / "shards").iterdir()) == [f"shard-{k}" for k in range(3)]
+    assert read_manifest(work / "grades").audience == "released"
+    assert rows_without_timing(work / "grades" / "gradebook.csv") == \
+        expected_rows(tmp_path, subs)
+    bad = subprocess.run(["bash", str(slurm / "submit.sh")], env={**env, "SHARDS": "0"},
+                         capture_output=True, text=True)
+    assert bad.returncode == 2 and "positive integer" in bad.stderr
+
+
+def test_kubernetes_template_commands_grade_and_merge(tmp_path: Path) -> None:
+    grade_job = yaml.safe_load((TEMPLATES / "kubernetes" / "grade-shards.yaml").read_text())
+    merge_job = yaml.safe_load((TEMPLATES / "kubernetes" / "merge.yaml").read_text())
+    spec = grade_job["spec"]
+    assert grade_job["kind"] == merge_job["kind"] == "Job"
+    assert spec["completionMode"] == "Indexed"
+    grade_c = spec["template"]["spec"]["containers"][0]
+    merge_c = merge_job["spec"]["template"]["spec"]["containers"][0]
+    genv = {e["name"]: e["value"] for e in grade_c["env"]}
+    menv = {e["name"]: e["value"] for e in merge_c["env"]}
+    assert int(genv["SHARDS"]) == int(menv["SHARDS"]) == spec["completions"] > 1
+    assert grade_c["image"] == merge_c["image"]
+    assert grade_c["volumeMounts"][0]["mountPath"] == merge_c["volumeMounts"][0]["mountPath"] \
+        == "/work"
+    # run the pods' commands here: /work is a temporary folder, one pod after the other
+    work = tmp_path / "work"
+    subs = small_class(work / "submissions")
+    bin_dir = tmp_path / "bin"
+    autograder_shim(bin_dir)
+    base_env = {**{k: v for k, v in os.environ.items() if k != "AUTOGRADER_COURSE_ROOT"},
+                "PATH": f"{bin_dir}{os.pathsep}{os.environ['PATH']}"}
+
+    def pod(container: dict, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+        command = [*container["command"], *container["args"]]
+        command = [c.replace("/work/", f"{work}/") for c in command]
+        return subprocess.run(command, env={**base_env, **env}, capture_output=True,
+                              text=True, timeout=300)
+
+    for k in range(spec["completions"]):
+        proc = pod(grade_c, {**genv, "ASSIGNMENT": "toy", "JOB_COMPLETION_INDEX": str(k)})
+        assert proc.returncode == 0, (k, proc.stderr)
+    proc = pod(merge_c, menv)
+    assert proc.returncode == 0, proc.stderr
+    assert f"from {spec['completions']} shard(s)" in proc.stdout
+    assert rows_without_timing(work / "grades" / "gradebook.csv") == \
+        expected_rows(tmp_path, subs)
