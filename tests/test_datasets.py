@@ -246,7 +246,10 @@ def test_fixture_is_learnable(default_fixture: Path) -> None:
     means = np.stack([X_train[y_train == k].mean(axis=0) for k in range(10)])
     dists = ((X_test[:, None, :] - means[None]) ** 2).sum(axis=-1)
     accuracy = float((dists.argmin(axis=1) == y_test).mean())
-    assert accuracy > 0.5, accuracy
+    # Learnable (chance is 0.10) but about as hard as real CIFAR-10, where the
+    # nearest class mean is right for about 28% of the images: on easy data a
+    # wrong gradient still trains to the reference's accuracy (issue 17).
+    assert 0.2 < accuracy < 0.5, f"nearest-class-mean accuracy {accuracy:.3f}, want 0.2..0.5"
     # ...and not trivially separable pixel for pixel: images of a class differ.
     same = X_train[y_train == 0]
     assert np.abs(same[0] - same[1]).mean() > 10
