@@ -15,6 +15,7 @@ import threading
 from collections.abc import Iterator
 from pathlib import Path
 
+import course_data
 import coursedata
 import numpy as np
 import pytest
@@ -28,8 +29,10 @@ from coursedata.download import (
     sha256_file,
 )
 
-REAL = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "cifar-10-batches-py"
-needs_real = pytest.mark.skipif(not REAL.is_dir(), reason="offline CIFAR-10 subset not present")
+# The course's offline CIFAR-10 subset (its batch sizes are known), when the tests' data has it.
+REAL = course_data.OFFLINE_COPY / "cifar-10-batches-py"
+needs_real = pytest.mark.skipif(course_data.real_cifar() != REAL,
+                                reason="the offline CIFAR-10 subset is not the tests' data")
 REAL_TRAIN_COUNTS = [1017, 1017, 1017, 1145, 1017]
 REAL_TEST_COUNT = 1017
 
