@@ -73,6 +73,7 @@ from pathlib import Path
 from typing import Any
 
 from autograder import config as cfg
+from autograder import data
 from autograder.feedback import AUDIENCES, DEFAULT_AUDIENCE, render_html, render_markdown
 from autograder.report import Report
 from autograder.submission import SKIP_DIRS
@@ -579,6 +580,8 @@ def _stop(proc: Any) -> None:
 def _run_pool(work: list[tuple[SubmissionEntry, dict[str, Any]]], *, jobs: int,
               spec: cfg.AssignmentSpec, options: GradeOptions, output: Path,
               hard_limit: float, on_done: Callable[[StudentOutcome], None]) -> None:
+    # the warm fork server (started on first use) preloads only the declared data sets
+    os.environ[data.WARM_ENV] = ",".join(data.declared_datasets(spec))
     ctx = _mp_context()
     pending = deque(work)
     running: dict[int, _Running] = {}

@@ -2,7 +2,7 @@
 
 It registers one marker per task of ``tasks.toml``, checks that every test
 carries exactly one, provides the fixtures the suites use (``student``,
-``reference``, ``seed``, ``rng``, ``cifar``, ``submission``) and records each
+``reference``, ``seed``, ``rng``, ``dataset``, ``cifar``, ``submission``) and records each
 test's outcome with a student-readable message (never the hidden test's source
 or pytest's traceback).
 """
@@ -19,7 +19,7 @@ import sys
 import tempfile
 import time
 import types
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -159,18 +159,29 @@ class GraderPlugin:
         self.order: list[str] = []
         self.internal_errors: list[str] = []
         self.item_task: dict[str, str | None] = {}
-        self.data_source = "not used"
+        self.data_source = "not used"  # for reports: "name: source; ..." per data set used
+        self.data_sources: dict[str, str] = {}  # registry name -> what it was loaded from
         self.isolated: bool | None = None
         self.isolation_note = ""
         self._zygote: Zygote | None = None
         self._zygote_failures = 0
         self.data_fingerprint = "no data"
+        self._data_fingerprints: dict[str, str] = {}
         self.student_s = 0.0  # time spent waiting on workers (student code)
         self.workers_s = 0.0  # time spent starting and stopping workers
         self._reference_fingerprint: str | None = None
         suite = ctx.spec.path.parent if ctx.spec.path is not None else None
         self.build_spec = ext_build.load_build_spec(suite, ctx.spec.tasks)
         self.build_note = ""  # how the submission's extension build went (for the log)
+
+    def record_data(self, name: str, source: str, fingerprint: str) -> None:
+        """Remember that the run used data set ``name`` from ``source`` (for the report)."""
+        self.data_sources[name] = source
+        self._data_fingerprints[name] = fingerprint
+        self.data_source = "; ".join(f"{n}: {s}" for n, s in sorted(self.data_sources.items()))
+        self.data_fingerprint = hashlib.sha256(
+            "|".join(f"{n}={f}" for n, f in sorted(self._data_fingerprints.items())).encode()
+        ).hexdigest()
 
     # -- reference results ------------------------------------------------------
     def reference_fingerprint(self) -> str:
@@ -436,11 +447,26 @@ def reference_memo(request: pytest.FixtureRequest, seed: int) -> Any:
 
 
 @pytest.fixture(scope="session")
-def cifar(request: pytest.FixtureRequest) -> dict[str, np.ndarray]:
-    """Preprocessed CIFAR-10 splits (float64, mean-subtracted, flattened rows, read-only)."""
+def dataset(request: pytest.FixtureRequest) -> Callable[[str], Any]:
+    """``dataset(name)``: the registered data set ``name`` (:mod:`coursedata.registry`).
+
+    ``dataset("cifar10")`` is the CS231n splits (float64, mean-subtracted,
+    flattened rows, read-only); any other name is its registry loader's result.
+    From the run's data directory, else a stand-in generated in the official
+    format; the report names the source of every data set used.
+    """
     plugin = _plugin(request)
     from autograder import data
 
-    arrays, plugin.data_source, plugin.data_fingerprint = data.cifar(plugin.ctx.data_dir,
-                                                                     plugin.ctx.scratch)
-    return dict(arrays)
+    def get(name: str) -> Any:
+        loaded, source, fingerprint = data.dataset(name, plugin.ctx.data_dir, plugin.ctx.scratch)
+        plugin.record_data(name, source, fingerprint)
+        return dict(loaded) if isinstance(loaded, dict) else loaded
+
+    return get
+
+
+@pytest.fixture(scope="session")
+def cifar(dataset: Callable[[str], Any]) -> dict[str, np.ndarray]:
+    """``dataset("cifar10")``: preprocessed CIFAR-10 splits (kept for the existing suites)."""
+    return dataset("cifar10")
