@@ -31,7 +31,7 @@ import numpy as np
 from . import DataNotFound
 from . import data_dir as _default_data_dir
 from . import idx as _idx
-from .download import DownloadError, fetch
+from .download import ChecksumError, DownloadError, fetch
 
 __all__ = [
     "REGISTRY", "Dataset", "Located", "OfficialFile", "download", "find", "generate", "get",
@@ -550,16 +550,17 @@ def download(name: str, data_dir: Path | str | None = None, *, progress: bool = 
             where = ", ".join(official.urls) or "the course's archive"
             raise DownloadError(f"{name}: {official.name}: {official.provenance}; get it from "
                                 f"{where} and put it in {folder}")
-        errors = []
-        for url in official.urls:
+        errors: list[DownloadError] = []
+        for url in official.urls:  # mirrors in order
             try:
                 fetch(url, folder / official.name, official.sha256, size=official.size,
                       progress=progress)
                 break
             except DownloadError as exc:
-                errors.append(str(exc))
+                errors.append(exc)
         else:
-            raise DownloadError("; ".join(errors))
+            bad = [e for e in errors if isinstance(e, ChecksumError)]
+            raise (ChecksumError if bad else DownloadError)("; ".join(map(str, errors)))
     return folder
 
 
