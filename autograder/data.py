@@ -14,14 +14,13 @@ from __future__ import annotations
 
 import hashlib
 import os
-import tempfile
 import warnings
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-__all__ = ["CIFAR_SIZES", "FIXTURE_SIZES", "WARM_ENV", "cifar", "dataset", "declared_datasets",
+__all__ = ["CIFAR_SIZES", "WARM_ENV", "cifar", "dataset", "declared_datasets",
            "preload", "real_data_tasks"]
 
 #: Environment variable through which ``grade-all`` tells its warm fork server which
@@ -36,7 +35,6 @@ _UNDECLARED_REAL_DATA_TASKS = {"assignment2": {"pytorch_my_model": "cifar10"}}
 _UNDECLARED_DEFAULT = ("cifar10",)
 
 CIFAR_SIZES = {"num_training": 4000, "num_validation": 500, "num_test": 500}
-FIXTURE_SIZES = {"n_per_batch": 1000, "n_test": 500}
 _CACHE: dict[str, tuple[dict[str, np.ndarray], str, str]] = {}
 
 
@@ -58,11 +56,11 @@ def cifar(data_dir: Path | None, scratch: Path | None = None
     """``(arrays, source, fingerprint)``: CIFAR-10 splits, float64, mean-subtracted, flat.
 
     From ``data_dir`` (default: coursedata's setting) when it holds CIFAR-10,
-    else a generated learnable fixture in the official format written under
+    else the registry's stand-in in the official format, written under
     ``scratch``. Real data is remembered for the process; arrays are read-only.
     """
     import coursedata
-    from coursedata import cifar10
+    from coursedata import cifar10, registry
 
     key = str(data_dir) if data_dir is not None else ""
     if key in _CACHE:
@@ -77,10 +75,8 @@ def cifar(data_dir: Path | None, scratch: Path | None = None
             _CACHE[key] = result
             return result
         except coursedata.DataNotFound:
-            dest = Path(tempfile.mkdtemp(prefix="cifar-", dir=scratch))
-            batches = cifar10.write_fixture(dest / "cifar-10-batches-py", **FIXTURE_SIZES)
-            data = cifar10.prepare(**kwargs, data_dir=Path(batches).parent)
-            return _finish(data, "generated CIFAR-10-format fixture (no CIFAR-10 data found)")
+            located = registry.materialize("cifar10", data_dir, scratch)
+            return _finish(cifar10.prepare(**kwargs, data_dir=located.folder), located.source)
 
 
 def dataset(name: str, data_dir: Path | None, scratch: Path | None = None
