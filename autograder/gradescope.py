@@ -52,6 +52,7 @@ from pathlib import Path
 from typing import Any
 
 from autograder import config as cfg
+from autograder import library
 from autograder.gradescope_files import (
     BuildError,
     collect,
@@ -205,7 +206,9 @@ def build_bundle(
                           skip=[p for p in suites_root.iterdir() if p.is_dir()])
         files.update(shared)
     files.update(collect(suite, f"{COURSE_DIR}/autograder/suites/{assignment}"))
-    files.update(collect(reference, f"{COURSE_DIR}/source/{assignment}/{spec.library}"))
+    # the reference package: its own folder and its shared one (autograder/library.py)
+    for folder in library.package_dirs(reference.parent, spec.library, spec.student_library):
+        files.update(collect(folder, f"{COURSE_DIR}/{folder.relative_to(root).as_posix()}"))
     files.update(collect(package_dir("coursedata"), f"{PACKAGES_DIR}/coursedata"))
 
     pins = runtime_requirements(project_dependencies(root), python_version=py_version)

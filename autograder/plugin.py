@@ -30,8 +30,16 @@ from autograder import extensions
 from autograder.config import DEFAULT_MEMORY_LIMIT_MB, AssignmentSpec
 from autograder.reference import ReferenceResults, load_reference
 from autograder.report import TestResult
-from autograder.sandbox import Sandbox, StudentError, WorkerDied, Zygote, isolation_available
+from autograder.sandbox import (
+    MalformedReply,
+    Sandbox,
+    StudentError,
+    WorkerDied,
+    Zygote,
+    isolation_available,
+)
 from autograder.submission import Submission
+from autograder.values import StudentValueError
 
 BUDGET_MESSAGE = "submission time budget exhausted"
 PLUGIN_KEY = pytest.StashKey["GraderPlugin"]()
@@ -76,9 +84,20 @@ def _display_name(item: pytest.Item) -> str:
 
 
 def describe_exception(exc: BaseException) -> tuple[str, bool]:
-    """Student-readable message for a test failure and whether it is internal."""
+    """Student-readable message for a test failure and whether it is internal.
+
+    Whatever the student's code or its values can cause (its exceptions, a dead
+    or misbehaving worker, a returned value an accessor of
+    :mod:`autograder.values` refuses, a failed check) is the student's failed
+    test; any other exception is a bug of the grader or the suite, reported as
+    an internal grader error.
+    """
     if isinstance(exc, StudentError):
         return exc.describe(), False
+    if isinstance(exc, StudentValueError):  # a returned value of the wrong kind/shape/dtype
+        return str(exc)[:2000], False
+    if isinstance(exc, MalformedReply):
+        return exc.reason, False
     if isinstance(exc, WorkerDied):
         if exc.internal:
             return f"the grader failed to start a worker: {exc.reason}", True
@@ -122,7 +141,7 @@ class GraderPlugin:
         self.workers_s = 0.0  # time spent starting and stopping workers
         self.reference_results = ReferenceResults(
             ctx.spec.name, ctx.course_root / "source" / ctx.spec.name / ctx.spec.library,
-            ctx.cache_dir)
+            ctx.cache_dir, ctx.spec.student_library)
         suite = ctx.spec.path.parent if ctx.spec.path is not None else None
         self.build_spec = extensions.load_build_spec(suite, ctx.spec.tasks)
         self.build_note = ""  # how the submission's extension build went (for the log)
@@ -392,7 +411,8 @@ def reference(request: pytest.FixtureRequest) -> types.ModuleType:
     if plugin.build_spec is not None:  # trusted code: compiled in place when missing or stale
         pkg = plugin.ctx.course_root / "source" / plugin.ctx.spec.name / plugin.ctx.spec.library
         extensions.ensure_reference_built(pkg, plugin.ctx.spec.library, plugin.build_spec.sources)
-    return load_reference(plugin.ctx.course_root, plugin.ctx.spec.name, plugin.ctx.spec.library)
+    return load_reference(plugin.ctx.course_root, plugin.ctx.spec.name, plugin.ctx.spec.library,
+                          plugin.ctx.spec.student_library)
 
 @pytest.fixture
 def reference_memo(request: pytest.FixtureRequest, seed: int) -> Any:
