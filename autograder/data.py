@@ -20,7 +20,7 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["CIFAR_SIZES", "WARM_ENV", "cifar", "dataset", "declared_datasets",
+__all__ = ["CIFAR_SIZES", "WARM_ENV", "DataUse", "cifar", "dataset", "declared_datasets",
            "preload", "real_data_tasks"]
 
 #: Environment variable through which ``grade-all`` tells its warm fork server which
@@ -97,6 +97,33 @@ def dataset(name: str, data_dir: Path | None, scratch: Path | None = None
         data, source = registry.load(name, data_dir, scratch)
         _CACHE[key] = (data, source, hashlib.sha256(f"{name}|{source}".encode()).hexdigest())
     return _CACHE[key]
+
+
+class DataUse:
+    """The data sets one grading run used: their sources (for the report) and a
+    fingerprint of their contents (part of the key of remembered reference results)."""
+
+    def __init__(self) -> None:
+        self.sources: dict[str, str] = {}  # registry name -> what it was loaded from
+        self._fingerprints: dict[str, str] = {}
+
+    def load(self, name: str, data_dir: Path | None, scratch: Path | None) -> Any:
+        """:func:`dataset`'s data, its source and fingerprint recorded."""
+        loaded, self.sources[name], self._fingerprints[name] = dataset(name, data_dir, scratch)
+        return loaded
+
+    @property
+    def summary(self) -> str:
+        """``"name: source; ..."`` for the report (``"not used"`` when none)."""
+        return "; ".join(f"{n}: {s}" for n, s in sorted(self.sources.items())) or "not used"
+
+    @property
+    def fingerprint(self) -> str:
+        """sha256 over every used data set's fingerprint (``"no data"`` when none)."""
+        if not self._fingerprints:
+            return "no data"
+        joined = "|".join(f"{n}={f}" for n, f in sorted(self._fingerprints.items()))
+        return hashlib.sha256(joined.encode()).hexdigest()
 
 
 def declared_datasets(spec: Any) -> tuple[str, ...]:

@@ -28,6 +28,7 @@ import pytest
 
 from autograder import extensions
 from autograder.config import DEFAULT_MEMORY_LIMIT_MB, AssignmentSpec
+from autograder.data import DataUse
 from autograder.reference import ReferenceResults, load_reference
 from autograder.report import TestResult
 from autograder.sandbox import (
@@ -129,14 +130,11 @@ class GraderPlugin:
         self.order: list[str] = []
         self.internal_errors: list[str] = []
         self.item_task: dict[str, str | None] = {}
-        self.data_source = "not used"  # for reports: "name: source; ..." per data set used
-        self.data_sources: dict[str, str] = {}  # registry name -> what it was loaded from
+        self.data = DataUse()  # the data sets the run used, their sources and fingerprint
         self.isolated: bool | None = None
         self.isolation_note = ""
         self._zygote: Zygote | None = None
         self._zygote_failures = 0
-        self.data_fingerprint = "no data"
-        self._data_fingerprints: dict[str, str] = {}
         self.student_s = 0.0  # time spent waiting on workers (student code)
         self.workers_s = 0.0  # time spent starting and stopping workers
         self.reference_results = ReferenceResults(
@@ -145,15 +143,6 @@ class GraderPlugin:
         suite = ctx.spec.path.parent if ctx.spec.path is not None else None
         self.build_spec = extensions.load_build_spec(suite, ctx.spec.tasks)
         self.build_note = ""  # how the submission's extension build went (for the log)
-
-    def record_data(self, name: str, source: str, fingerprint: str) -> None:
-        """Remember that the run used data set ``name`` from ``source`` (for the report)."""
-        self.data_sources[name] = source
-        self._data_fingerprints[name] = fingerprint
-        self.data_source = "; ".join(f"{n}: {s}" for n, s in sorted(self.data_sources.items()))
-        self.data_fingerprint = hashlib.sha256(
-            "|".join(f"{n}={f}" for n, f in sorted(self._data_fingerprints.items())).encode()
-        ).hexdigest()
 
     # -- workers ---------------------------------------------------------------
     def zygote(self) -> Zygote | None:
@@ -428,7 +417,7 @@ def reference_memo(request: pytest.FixtureRequest, seed: int) -> Any:
 
     def memo(compute: Any, **key: Any) -> dict[str, Any]:
         parts = json.dumps(key, sort_keys=True, default=str)
-        name = f"{request.node.nodeid}|{seed}|{plugin.data_fingerprint}|{parts}"
+        name = f"{request.node.nodeid}|{seed}|{plugin.data.fingerprint}|{parts}"
         return plugin.reference_results.get(name, compute)
 
     return memo
@@ -436,19 +425,13 @@ def reference_memo(request: pytest.FixtureRequest, seed: int) -> Any:
 
 @pytest.fixture(scope="session")
 def dataset(request: pytest.FixtureRequest) -> Callable[[str], Any]:
-    """``dataset(name)``: the registered data set ``name`` (:mod:`coursedata.registry`).
-
-    ``dataset("cifar10")`` is the CS231n splits (float64, mean-subtracted,
-    flattened rows, read-only); any other name is its registry loader's result.
-    From the run's data directory, else a stand-in generated in the official
-    format; the report names the source of every data set used.
-    """
+    """``dataset(name)``: the registered data set ``name`` (:mod:`coursedata.registry`;
+    ``cifar10`` is the CS231n splits, read-only), from the run's data directory or a
+    stand-in generated in the official format; the report names each one's source."""
     plugin = _plugin(request)
-    from autograder import data
 
     def get(name: str) -> Any:
-        loaded, source, fingerprint = data.dataset(name, plugin.ctx.data_dir, plugin.ctx.scratch)
-        plugin.record_data(name, source, fingerprint)
+        loaded = plugin.data.load(name, plugin.ctx.data_dir, plugin.ctx.scratch)
         return dict(loaded) if isinstance(loaded, dict) else loaded
 
     return get
