@@ -29,7 +29,7 @@ from autograder.config import (
     DEFAULT_TIMEOUT,
 )
 from autograder.sandbox import jail, protocol, timing
-from autograder.sandbox.errors import StudentError, WorkerDied, death_reason
+from autograder.sandbox.errors import MalformedReply, StudentError, WorkerDied, death_reason
 from autograder.sandbox.launch import DEFAULT_NPROC_LIMIT, Launch, confined_note
 from autograder.sandbox.protocol import Ref
 from autograder.sandbox.reaping import kill_descendants, kill_user_processes, remove_scratch
@@ -316,6 +316,18 @@ class Sandbox:
         self._dead = reason
         return WorkerDied(reason)
 
+    def _malformed(self, detail: str) -> MalformedReply:
+        """Stop a worker that broke the protocol; the error to raise."""
+        self._kill_group()
+        if self._proc is not None:
+            try:
+                self._proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:  # pragma: no cover
+                pass
+        err = MalformedReply(detail[:300])
+        self._dead = err.reason
+        return err
+
     def _request(self, msg: dict[str, Any], timeout: float | None = None) -> Any:
         data = self._encode(msg)
         if self._stopwatch is not None:  # any other request while timing: wall time
@@ -356,9 +368,9 @@ class Sandbox:
         except protocol.ChannelClosed as exc:
             raise self._die(str(exc)) from None
         except protocol.ProtocolError as exc:
-            raise self._die(f"protocol error: {exc}") from None
+            raise self._malformed(str(exc)) from None
         if not isinstance(reply, dict) or reply.get("status") not in ("ok", "error"):
-            raise self._die("protocol error: malformed reply")
+            raise self._malformed("not a reply")
         if reply["status"] == "ok":
             return reply.get("value")
         type_name = str(reply.get("type", "Exception"))
@@ -379,7 +391,7 @@ class Sandbox:
         """What the worker achieved at start: ``isolated``, ``uid``, ``network``, ``error``."""
         value = self._request({"op": "info"}, timeout=timeout)
         if not isinstance(value, dict):
-            raise self._die("protocol error: info is not a dict")
+            raise self._malformed("info is not a dict")
         return value
 
     def ping(self) -> str:
@@ -390,7 +402,7 @@ class Sandbox:
         """Store ``value`` in the worker once; pass the returned :class:`Ref` later."""
         ref = self._request({"op": "put", "value": value})
         if not isinstance(ref, Ref):
-            raise self._die("protocol error: put did not return a reference")
+            raise self._malformed("put did not return a reference")
         return ref
 
     def build(self, sources: list[str] | tuple[str, ...], timeout: float = 180.0
@@ -405,7 +417,7 @@ class Sandbox:
         value = self._request({"op": "build", "sources": list(sources), "timeout": timeout},
                               timeout=timeout + 30.0)
         if not isinstance(value, dict):
-            raise self._die("protocol error: build did not return a dict")
+            raise self._malformed("build did not return a dict")
         return value
 
     def release(self, *refs: Ref | RemoteObject) -> None:

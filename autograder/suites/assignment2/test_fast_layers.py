@@ -19,6 +19,7 @@ import numpy as np
 import pytest
 
 from autograder.checks import assert_close, assert_speedup, time_call
+from autograder.values import as_tuple
 
 RTOL = 1e-9
 ATOL = 1e-10
@@ -81,9 +82,7 @@ def _ids(table: list[tuple]) -> list[str]:
 
 def _pair(value):
     """(out, cache) from a layer's forward pass, with a readable error otherwise."""
-    assert isinstance(value, (tuple, list)) and len(value) == 2, (
-        f"a forward pass must return (out, cache), got {type(value).__name__}")
-    return value
+    return as_tuple(value, name="the forward pass's return value (out, cache)", length=2)
 
 
 def naive_loops_conv(x, w, b, conv_param, dout):
@@ -182,9 +181,8 @@ def test_conv_backward_fast(student, reference, rng, case):
     dout = rng.standard_normal(out.shape).astype(x.dtype)
     expected = reference.layers.conv_backward_naive(dout, ref_cache)
     _, cache = _pair(student.lib.fast_layers.conv_forward_fast(x, w, b, cp))
-    grads = student.lib.fast_layers.conv_backward_fast(dout, cache)
-    assert isinstance(grads, (tuple, list)) and len(grads) == 3, (
-        "conv_backward_fast must return (dx, dw, db)")
+    grads = as_tuple(student.lib.fast_layers.conv_backward_fast(dout, cache),
+                     name="conv_backward_fast's return value (dx, dw, db)", length=3)
     rtol, atol = _tol(case[-1])
     for name, got, exp in zip(("dx", "dw", "db"), grads, expected, strict=True):
         assert_close(got, exp, name=f"conv_backward_fast {name} (x {x.shape} {x.dtype}, "
