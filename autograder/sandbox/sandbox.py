@@ -439,21 +439,9 @@ class Sandbox:
         on a wrong result. What counts: :mod:`autograder.sandbox.timing`.
         ``best``: minimum over the ``repeat`` calls; ``name`` labels failures.
         """
-        if not callable(fn):
-            raise TypeError("timeit needs a remote callable such as student.lib.mod.func")
-        target = fn._target if isinstance(fn, RemotePath) else {}
-        label = name or (str(target.get("path") or ".".join(target.get("attrs", [])))
-                         or getattr(fn, "__name__", "the code"))
-        return timing.run_timed(self._start_stopwatch, self._stop_stopwatch, fn, make_inputs,
-                                check, rng=rng, repeat=repeat, warmup=warmup, label=label)
-
-    def _start_stopwatch(self) -> timing.Stopwatch:
-        if self._proc is None:
-            raise WorkerDied("the worker was not started")
-        zygote = getattr(self._proc, "zygote", None)  # a forked worker runs as the zygote's uid
-        uid = self._uid if self._uid is not None else getattr(zygote, "uid", None)
-        self._stopwatch = timing.Stopwatch(self._proc.pid, uid, seen=self._timed_inputs)
-        return self._stopwatch
-
-    def _stop_stopwatch(self) -> None:
-        self._stopwatch = None
+        if not callable(fn) or self._proc is None:
+            raise TypeError("timeit needs a started sandbox and a remote callable")
+        return timing.run_timed(
+            lambda: timing.Stopwatch.of(self._proc, self._uid, self._timed_inputs),
+            lambda watch: setattr(self, "_stopwatch", watch), fn, make_inputs, check,
+            rng=rng, repeat=repeat, warmup=warmup, label=timing.label(fn, name))
