@@ -233,6 +233,20 @@ def test_merge_refuses_shards_that_do_not_fit(sharded: dict, tmp_path: Path) -> 
         merge([outs[0], outs[1], lost], dest)
     assert not dest.exists()  # nothing is written when refused
 
+    # an interrupted shard leaves no manifest: merge does not take its half-done folder
+    cut = tmp_path / "cut1"
+    shutil.copytree(outs[1], cut)
+
+    def interrupt(event: object) -> None:
+        if getattr(event, "kind", "") == "graded":
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        grade_all(sharded["subs"], "toy", output=cut, jobs=1, options=TOY_OPTIONS, force=True,
+                  shard=Shard(1, N), progress=interrupt)
+    with pytest.raises(MergeError, match="is not a grade-all output"):
+        merge([outs[0], cut, outs[2]], dest)
+
     # the command line: one line, exit 2, no traceback
     (tmp_path / "plain").mkdir()
     for args, needle in [
