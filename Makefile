@@ -7,7 +7,8 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 # nbgrader runs alembic from PATH: put the venv first.
 export PATH := $(abspath $(BIN)):$(PATH)
-ASSIGNMENTS ?= assignment1 assignment2
+# The declared assignments: every suite folder with a declaration (autograder/config.py).
+ASSIGNMENTS ?= $(sort $(patsubst autograder/suites/%/tasks.toml,%,$(wildcard autograder/suites/*/tasks.toml)))
 # Assignment 2's PyTorch part: the version pinned in pyproject.toml.
 TORCH ?= torch==2.13.0
 # Data directory (CVCOURSE_DATA_DIR): the offline course data beside the
@@ -50,7 +51,7 @@ $(VENV)/.installed: pyproject.toml | $(BIN)/python
 setup: $(VENV)/.installed
 
 release: setup
-	@for a in $(ASSIGNMENTS); do $(BIN)/nbgrader generate_assignment $$a --force --log-level=WARN || exit 1; done
+	@for a in $(ASSIGNMENTS); do $(BIN)/python -m coursegen.release $$a || exit 1; done
 
 solutions: setup
 	@for a in $(ASSIGNMENTS); do $(BIN)/python -m coursegen.solutions $$a || exit 1; done

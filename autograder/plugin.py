@@ -168,8 +168,7 @@ class GraderPlugin:
         self.student_s = 0.0  # time spent waiting on workers (student code)
         self.workers_s = 0.0  # time spent starting and stopping workers
         self._reference_fingerprint: str | None = None
-        suite = ctx.spec.path.parent if ctx.spec.path is not None else None
-        self.build_spec = ext_build.load_build_spec(suite, ctx.spec.tasks)
+        self.build_spec = ctx.spec.build
         self.build_note = ""  # how the submission's extension build went (for the log)
 
     # -- reference results ------------------------------------------------------

@@ -26,6 +26,9 @@ import tomllib
 from dataclasses import dataclass
 from pathlib import Path
 
+from autograder.config import available_assignments, load_assignment
+
+from .manifest import write_submission_toml
 from .modules import transform_tree
 
 __all__ = [
@@ -146,7 +149,9 @@ def build_reference_submission(source_assignment_dir: Path, dest: Path) -> None:
 
     Copies ``source_assignment_dir`` (the library and the notebooks) to ``dest``
     (which must not exist yet), then removes the solution markers and drops the
-    hidden-test regions of every module, keeping the solution code.
+    hidden-test regions of every module, keeping the solution code. When the
+    folder's name is a declared assignment, the students' ``submission.toml`` is
+    generated into ``dest`` too (as in the release).
     """
     source_assignment_dir = Path(source_assignment_dir)
     dest = Path(dest)
@@ -156,3 +161,5 @@ def build_reference_submission(source_assignment_dir: Path, dest: Path) -> None:
         raise FileExistsError(f"{dest} already exists")
     shutil.copytree(source_assignment_dir, dest, ignore=_IGNORED)
     transform_tree(dest, mode="solution")
+    if source_assignment_dir.name in available_assignments():
+        write_submission_toml(load_assignment(source_assignment_dir.name), dest)

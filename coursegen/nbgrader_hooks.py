@@ -3,7 +3,18 @@
 nbgrader copies non-notebook files verbatim and swallows any ``Exception`` a
 hook raises (it only logs it at INFO level). So these hooks fail closed with
 ``SystemExit``, which nbgrader does not catch: the command exits non-zero, the
-message is on stderr, and no partial release is left behind.
+message is on stderr, and the partial output is removed. Run through
+``python -m coursegen.release`` (``make release``), nbgrader writes into a
+staging folder, so a failed generation leaves the committed ``release/<a>``
+as it was.
+
+Before anything is written, :func:`pre_convert` checks the assignment against
+its declaration (``autograder/suites/<a>/tasks.toml``): every
+``### BEGIN SOLUTION <id>`` of the library names a declared task (or a declared
+ungraded region), and every marker of every notebook cell is well formed (an
+error names the notebook and the cell). :func:`post_convert` strips the
+solutions from the released modules, removes the declared instructor-only
+files and writes the students' ``submission.toml`` from the declaration.
 
 ``nbgrader_config.py`` installs them::
 
@@ -18,12 +29,11 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from .modules import MarkerError, check_tree, transform_tree
+from autograder.config import AssignmentSpec, ConfigError, load_assignment
 
-#: Files of the master copy that are the reference's own and never go to students:
-#: the reference's trained PyTorch weights (Assignment 2). The reference submission
-#: (``coursegen.mutants.build_reference_submission``) keeps them.
-INSTRUCTOR_ONLY_FILES = ("my_model_weights.npz",)
+from .manifest import write_submission_toml
+from .modules import MarkerError, check_tree, transform_tree
+from .notebooks import CellMarkerError, check_notebook_markers
 
 
 def _course_dirs(assignment: str, notebooks: Sequence[str]) -> tuple[Path, Path]:
@@ -52,25 +62,38 @@ def _fail(message: str, release: Path | None = None) -> None:
     raise SystemExit(1)
 
 
-def pre_convert(assignment: str, student: str, notebooks: Sequence[str]) -> None:
-    """Validate every module's markers before nbgrader writes anything."""
-    source, release = _course_dirs(assignment, notebooks)
+def _declaration(assignment: str, release: Path) -> AssignmentSpec:
     try:
-        check_tree(source)
-    except MarkerError as err:
+        return load_assignment(assignment)
+    except ConfigError as err:
+        _fail(f"no valid declaration of {assignment}, nothing generated: {err}", release)
+        raise  # unreachable: _fail exits
+
+
+def pre_convert(assignment: str, student: str, notebooks: Sequence[str]) -> None:
+    """Validate the modules' and the notebooks' markers against the declaration before nbgrader writes."""
+    source, release = _course_dirs(assignment, notebooks)
+    spec = _declaration(assignment, release)
+    try:
+        check_tree(source, spec.region_ids)
+        for path in sorted(source.rglob("*.ipynb")):
+            if ".ipynb_checkpoints" not in path.parts:
+                check_notebook_markers(path, name=str(path.relative_to(source.parent)))
+    except (MarkerError, CellMarkerError) as err:
         _fail(f"malformed marker, nothing generated: {err}", release)
     except Exception as err:  # noqa: BLE001 - nbgrader would swallow it otherwise
-        _fail(f"could not read the modules of {assignment}: {err}", release)
+        _fail(f"could not read the modules or notebooks of {assignment}: {err}", release)
 
 
 def post_convert(assignment: str, student: str, notebooks: Sequence[str]) -> None:
-    """Replace solution regions in the released modules with stubs, drop instructor-only files."""
+    """Stub the released modules' solutions, drop instructor-only files, write ``submission.toml``."""
     _, release = _course_dirs(assignment, notebooks)
+    spec = _declaration(assignment, release)
     try:
         changed = transform_tree(release, mode="release")
-        for name in INSTRUCTOR_ONLY_FILES:
-            for path in release.rglob(name):
-                path.unlink()
+        for rel in spec.instructor_only:
+            (release / rel).unlink(missing_ok=True)
+        write_submission_toml(spec, release)
     except Exception as err:  # noqa: BLE001 - nbgrader would swallow it otherwise
         _fail(f"stripping the modules of {assignment} failed: {err}", release)
     else:

@@ -73,8 +73,11 @@ class NbgraderCourse:
         )
 
     def generate(self, assignment: str) -> subprocess.CompletedProcess:
-        """``nbgrader generate_assignment ASSIGNMENT --force``: release/ and the gradebook."""
-        return self.nbgrader("generate_assignment", assignment, "--force")
+        """``python -m coursegen.release ASSIGNMENT`` (nbgrader, staged): release/ and the gradebook."""
+        return subprocess.run(
+            [sys.executable, "-m", "coursegen.release", assignment, "--root", str(self.root)],
+            cwd=self.root, capture_output=True, text=True, timeout=300, env=nbgrader_env(), check=False,
+        )
 
     def submit(self, assignment: str, student: str) -> Path:
         """Submit the generated release of ``assignment`` as ``student``'s, writable.

@@ -13,12 +13,11 @@ submitted weights file loaded by the student's ``load_weights`` (never
 unpickled by the grader: the file is a plain .npz, only checked here with
 ``allow_pickle=False``) and classifies the ``cifar`` fixture's test images; the
 labels stay in the grader. The accuracy threshold depends on the data
-(``pytorch.toml`` beside this file).
+(``[tasks.pytorch_my_model.params]`` of the declaration, ``tasks.toml``).
 """
 
 from __future__ import annotations
 
-import tomllib
 import zipfile
 from pathlib import Path
 
@@ -30,8 +29,6 @@ from autograder.sandbox import RemoteObject, RemotePath
 
 RTOL = 1e-9
 ATOL = 1e-10
-CONFIG = tomllib.loads((Path(__file__).with_name("pytorch.toml")).read_text(encoding="utf-8"))
-MY_MODEL = CONFIG["my_model"]
 MAX_WEIGHTS_BYTES = 50 * 2**20
 FULL_CIFAR10_TRAIN = 50000
 
@@ -329,8 +326,12 @@ def test_my_model_accuracy(student, reference, cifar, submission, request):
     path = Path(submission.root) / name
     _check_weights_file(path, name)
     kind, description = _dataset_kind(request)
-    threshold = float(MY_MODEL["threshold"][kind])
-    n = min(int(MY_MODEL["test_images"]), len(cifar["X_test"]))
+    from autograder.plugin import PLUGIN_KEY
+
+    # The task's settings: [tasks.pytorch_my_model.params] of the declaration (tasks.toml).
+    settings = request.config.stash[PLUGIN_KEY].ctx.spec.tasks["pytorch_my_model"].params
+    threshold = float(settings["threshold"][kind])
+    n = min(int(settings["test_images"]), len(cifar["X_test"]))
     x = reference.pytorch_models.preprocess(cifar["X_test"][:n]).numpy()
     labels = cifar["y_test"][:n]
 
@@ -339,7 +340,7 @@ def test_my_model_accuracy(student, reference, cifar, submission, request):
     pm.load_weights(model, str(path))
     model.eval()
     _torch(student).set_grad_enabled(False)
-    batch = int(MY_MODEL["batch_size"])
+    batch = int(settings["batch_size"])
     scores = []
     for start in range(0, n, batch):
         out = _fetch(model(_tensor(student, x[start:start + batch])), "build_my_model()(x)")
