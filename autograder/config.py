@@ -426,6 +426,13 @@ def load_assignment(assignment: str, suites_dir: Path = SUITES_DIR) -> Assignmen
     return spec
 
 
+def course_suites_dir(course_root: Path) -> Path:
+    """Where the declarations of the course at ``course_root`` are: its ``autograder/suites``
+    when it has one (a repository checkout, a toy course), else the installed suites."""
+    own = Path(course_root) / "autograder" / "suites"
+    return own if own.is_dir() else SUITES_DIR
+
+
 def available_assignments(suites_dir: Path = SUITES_DIR) -> list[str]:
     """The declared assignments: suite folders holding a ``tasks.toml``, sorted."""
     if not suites_dir.is_dir():

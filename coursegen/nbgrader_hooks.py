@@ -29,7 +29,7 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from autograder.config import AssignmentSpec, ConfigError, load_assignment
+from autograder.config import AssignmentSpec, ConfigError, course_suites_dir, load_assignment
 
 from .manifest import write_submission_toml
 from .modules import MarkerError, check_tree, transform_tree
@@ -62,9 +62,10 @@ def _fail(message: str, release: Path | None = None) -> None:
     raise SystemExit(1)
 
 
-def _declaration(assignment: str, release: Path) -> AssignmentSpec:
+def _declaration(assignment: str, source: Path, release: Path) -> AssignmentSpec:
+    """The assignment's declaration (in the course's ``autograder/suites``, else the installed suites)."""
     try:
-        return load_assignment(assignment)
+        return load_assignment(assignment, course_suites_dir(source.parent.parent))
     except ConfigError as err:
         _fail(f"no valid declaration of {assignment}, nothing generated: {err}", release)
         raise  # unreachable: _fail exits
@@ -73,7 +74,7 @@ def _declaration(assignment: str, release: Path) -> AssignmentSpec:
 def pre_convert(assignment: str, student: str, notebooks: Sequence[str]) -> None:
     """Validate the modules' and the notebooks' markers against the declaration before nbgrader writes."""
     source, release = _course_dirs(assignment, notebooks)
-    spec = _declaration(assignment, release)
+    spec = _declaration(assignment, source, release)
     try:
         check_tree(source, spec.region_ids)
         for path in sorted(source.rglob("*.ipynb")):
@@ -87,8 +88,8 @@ def pre_convert(assignment: str, student: str, notebooks: Sequence[str]) -> None
 
 def post_convert(assignment: str, student: str, notebooks: Sequence[str]) -> None:
     """Stub the released modules' solutions, drop instructor-only files, write ``submission.toml``."""
-    _, release = _course_dirs(assignment, notebooks)
-    spec = _declaration(assignment, release)
+    source, release = _course_dirs(assignment, notebooks)
+    spec = _declaration(assignment, source, release)
     try:
         changed = transform_tree(release, mode="release")
         for rel in spec.instructor_only:

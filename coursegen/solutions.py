@@ -34,7 +34,7 @@ from pathlib import Path
 import nbformat
 from nbformat import NotebookNode
 
-from autograder.config import ConfigError, load_assignment
+from autograder.config import ConfigError, course_suites_dir, load_assignment
 
 from .manifest import write_submission_toml
 from .modules import check_tree, transform_tree
@@ -148,7 +148,7 @@ def build_solutions(
     dest.parent.mkdir(parents=True, exist_ok=True)
 
     try:
-        spec = load_assignment(assignment)
+        spec = load_assignment(assignment, course_suites_dir(root))
     except ConfigError as err:
         raise SolutionsError(f"no valid declaration of {assignment}: {err}") from err
 
