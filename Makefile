@@ -59,7 +59,8 @@ solutions: setup
 demo: release
 	$(BIN)/python -m coursegen.demo
 
-# The suite runs on every core (pytest-xdist), a test file per worker at a time;
+# The suite runs on every core (pytest-xdist), a test file per worker at a time
+# (tests/test_grading.py: an assignment per worker; tests/conftest.py's scheduler);
 # the performance tests are built to hold with the other core busy.
 PYTEST_WORKERS ?= auto
 test: setup $(STUDENT_PYTHONS)
