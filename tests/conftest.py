@@ -106,6 +106,7 @@ SPLIT_BY_ASSIGNMENT = ("tests/test_grading.py",)
 _FIRST_PARAM = re.compile(r"\[([A-Za-z_][A-Za-z0-9_]*)[-\]]")
 
 
+@pytest.hookimpl(optionalhook=True)  # pytest-xdist's hook: absent under -p no:xdist
 def pytest_xdist_make_scheduler(config: pytest.Config, log: object) -> object | None:
     """``--dist loadfile`` (``make test``), except that SPLIT_BY_ASSIGNMENT files split by assignment.
 
