@@ -183,7 +183,7 @@ def test_reference_scores_full_points(spec: GradingSpec, reference_report: dict[
     rows = by_task(reference_report, set(tasks))
     assert set(rows) == set(tasks), f"report tasks {sorted(rows)} vs tasks.toml {sorted(tasks)}"
     lost = {t: r for t, r in rows.items()
-            if r["score"] < r["max_score"] or r["max_score"] != tasks[t]["points"]}
+            if r["score"] < r["max_score"] or r["max_score"] != tasks[t].points}
     assert not lost, "the reference lost points:\n" + "\n".join(
         f"{t}: {r['score']}/{r['max_score']}\n{r['output'][:3000]}" for t, r in lost.items())
     assert float(reference_report["score"]) == pytest.approx(100.0), summary(rows)
