@@ -1,4 +1,4 @@
-"""The grader compiles a submission's Cython extension in the sandbox (autograder/build.py).
+"""The grader compiles a submission's Cython extension in the sandbox (autograder/extensions.py).
 
 A toy assignment is written to a temporary course: a library ``extlib`` with a
 Cython module (``fastsum.pyx``) and a pure-Python one (``plain.py``), a
@@ -20,8 +20,8 @@ from pathlib import Path
 
 import pytest
 
-from autograder.build import run_build
 from autograder.config import BuildSpec, load_assignment, load_tasks
+from autograder.extensions import run_build
 from autograder.runner import grade
 
 pytest.importorskip("Cython")
