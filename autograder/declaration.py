@@ -40,9 +40,9 @@ instructor-only files generation leaves out. Format::
     tasks = ["conv_fast"]       # tasks whose tests need the compiled extension
     timeout = 240               # seconds for the whole build
 
-    [student_library]           # optional: per-assignment options of the shared
-                                # student library (keys: identifiers; values:
-                                # strings, numbers, booleans or lists of strings)
+    [student_library]           # optional: the shared student files it takes
+    common = "cs231n"           # every file of source/_common/cs231n/, at the same
+                                # path (autograder/library.py); no table: none
 
     [tasks.knn_two_loops]       # one table per graded task (at least one)
     title = "..."
@@ -125,6 +125,19 @@ class SubmissionSpec:
 
 
 @dataclass(frozen=True)
+class StudentLibrary:
+    """The ``[student_library]`` table: which shared student files the assignment takes.
+
+    ``common`` names a folder of ``source/_common/`` that mirrors an assignment
+    folder (``submit.py``, ``cs231n/solver.py``...); generation, the solutions and
+    the reference loader place all its files at the same paths in the assignment
+    (see :mod:`autograder.library`). No table: the assignment takes none.
+    """
+
+    common: str | None = None
+
+
+@dataclass(frozen=True)
 class AssignmentSpec:
     """An assignment's declaration, parsed from its suite's ``tasks.toml``."""
 
@@ -142,7 +155,7 @@ class AssignmentSpec:
     ungraded_regions: tuple[str, ...] = ()  # solution-region ids that are not tasks
     submission: SubmissionSpec | None = None  # None: defaults (see submission_spec)
     build: BuildSpec | None = None
-    student_library: Mapping[str, Any] = field(default_factory=dict)
+    student_library: StudentLibrary = field(default_factory=StudentLibrary)
 
     @property
     def max_score(self) -> float:
@@ -381,15 +394,14 @@ def parse_declaration(text: str, source: str = DECLARATION) -> AssignmentSpec:
             if tid not in tasks:
                 raise doc.error((*B, "tasks"), f"[build] tasks: unknown task {tid!r} (not a [tasks.<id>] table)", tid)
         build = BuildSpec(sources, build_tasks, _number(doc, b, (*B, "timeout"), DEFAULT_BUILD_TIMEOUT))
-    student_library = data.get("student_library", {})
-    if not isinstance(student_library, dict):
-        raise doc.error(("student_library",), "[student_library] must be a table")
-    for key, value in student_library.items():
-        if not _ID_RE.match(key) or isinstance(value, dict):
-            raise doc.error(("student_library", key),
-                            f"[student_library] {key}: keys are identifiers, values are not tables")
+    L = ("student_library",)
+    lib = _table(doc, data.get("student_library", {}), L, {"common"})
+    common = lib.get("common")
+    if common is not None and not (isinstance(common, str) and _ID_RE.match(common)):
+        raise doc.error((*L, "common"),
+                        f"[student_library] common must be a folder name of source/_common/, got {common!r}")
     return replace(spec, tasks=tasks, submission=submission, build=build,
-                   student_library=_plain(doc, student_library, ("student_library",), tables=True))
+                   student_library=StudentLibrary(common=common))
 
 
 def load_tasks(path: str | os.PathLike[str]) -> AssignmentSpec:

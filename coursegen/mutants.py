@@ -28,6 +28,7 @@ import tomllib
 from dataclasses import dataclass
 from pathlib import Path
 
+from autograder import library
 from autograder.config import available_assignments, load_assignment
 
 from .manifest import write_submission_toml
@@ -165,11 +166,12 @@ def apply_mutants(submission_dir: Path, mutants: list[Mutant]) -> None:
 def build_reference_submission(source_assignment_dir: Path, dest: Path) -> None:
     """Make ``dest`` a complete, correct submission from the instructor's master copy.
 
-    Copies ``source_assignment_dir`` (the library and the notebooks) to ``dest``
-    (which must not exist yet), then removes the solution markers and drops the
-    hidden-test regions of every module, keeping the solution code. When the
-    folder's name is a declared assignment, the students' ``submission.toml`` is
-    generated into ``dest`` too (as in the release).
+    Copies ``source_assignment_dir`` (the library and the notebooks), with the
+    shared student files its assignment declares (:mod:`autograder.library`), to
+    ``dest`` (which must not exist yet), then removes the solution markers and
+    drops the hidden-test regions of every module, keeping the solution code.
+    When the folder's name is a declared assignment, the students'
+    ``submission.toml`` is generated into ``dest`` too (as in the release).
     """
     source_assignment_dir = Path(source_assignment_dir)
     dest = Path(dest)
@@ -177,7 +179,8 @@ def build_reference_submission(source_assignment_dir: Path, dest: Path) -> None:
         raise FileNotFoundError(f"no assignment directory at {source_assignment_dir}")
     if dest.exists():
         raise FileExistsError(f"{dest} already exists")
-    shutil.copytree(source_assignment_dir, dest, ignore=_IGNORED)
+    decl = library.declared(source_assignment_dir.name)
+    library.assemble(source_assignment_dir, decl, dest, ignore=_IGNORED)
     transform_tree(dest, mode="solution")
     if source_assignment_dir.name in available_assignments():
         write_submission_toml(load_assignment(source_assignment_dir.name), dest)

@@ -29,6 +29,7 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
+from autograder import library
 from autograder.config import AssignmentSpec, ConfigError, course_suites_dir, load_assignment
 
 from .manifest import write_submission_toml
@@ -72,25 +73,35 @@ def _declaration(assignment: str, source: Path, release: Path) -> AssignmentSpec
 
 
 def pre_convert(assignment: str, student: str, notebooks: Sequence[str]) -> None:
-    """Validate the modules' and the notebooks' markers against the declaration before nbgrader writes."""
+    """Validate the modules' and notebooks' markers and the shared library against the declaration."""
     source, release = _course_dirs(assignment, notebooks)
+    if not library.is_assignment_dir(source):
+        _fail(f"{source.name} is not an assignment (folders of source/ named _* hold the shared "
+              f"student library, and go into the assignments that declare them)")
     spec = _declaration(assignment, source, release)
     try:
         check_tree(source, spec.region_ids)
+        library.shared_files(source, spec.student_library)  # the shared folder exists, no file has two sources
+        shared = library.shared_folder(source, spec.student_library)
+        if shared is not None:
+            check_tree(shared, spec.region_ids)
         for path in sorted(source.rglob("*.ipynb")):
             if ".ipynb_checkpoints" not in path.parts:
                 check_notebook_markers(path, name=str(path.relative_to(source.parent)))
     except (MarkerError, CellMarkerError) as err:
         _fail(f"malformed marker, nothing generated: {err}", release)
+    except ConfigError as err:
+        _fail(f"the shared student library of {assignment}: {err}", release)
     except Exception as err:  # noqa: BLE001 - nbgrader would swallow it otherwise
         _fail(f"could not read the modules or notebooks of {assignment}: {err}", release)
 
 
 def post_convert(assignment: str, student: str, notebooks: Sequence[str]) -> None:
-    """Stub the released modules' solutions, drop instructor-only files, write ``submission.toml``."""
+    """Add the shared student files, stub the solutions, drop instructor-only files, write ``submission.toml``."""
     source, release = _course_dirs(assignment, notebooks)
     spec = _declaration(assignment, source, release)
     try:
+        library.overlay(source, spec.student_library, release)
         changed = transform_tree(release, mode="release")
         for rel in spec.instructor_only:
             (release / rel).unlink(missing_ok=True)
@@ -102,19 +113,20 @@ def post_convert(assignment: str, student: str, notebooks: Sequence[str]) -> Non
 
 
 def student_modules(source_root: Path, assignment: str) -> list[str]:
-    """Relative paths of every non-notebook file of an assignment.
+    """Relative paths of every non-notebook file of an assignment, its shared files included.
 
     ``nbgrader autograde`` would overwrite these with the instructor's copies
     (``Autograde.exclude_overwriting``): we list them all so it grades the
     student's own code.
     """
     base = source_root / assignment
-    if not base.is_dir():
+    if not library.is_assignment_dir(base):
         return []
-    return sorted(
+    own = [
         str(p.relative_to(base))
         for p in base.rglob("*")
         if p.is_file()
         and p.suffix != ".ipynb"
         and not any(part in {"__pycache__", ".ipynb_checkpoints"} for part in p.parts)
-    )
+    ]
+    return sorted([*own, *library.shared_files(base, library.declared(assignment))])

@@ -28,7 +28,7 @@ sources = ["fast.pyx"]
 tasks = ["fast"]
 
 [student_library]
-data_loader = "cifar10"
+common = "cs231n"
 
 [tasks.plain]
 title = "plain"
@@ -57,7 +57,7 @@ def test_a_complete_declaration_is_parsed() -> None:
     assert spec.build == config.BuildSpec(("fast.pyx",), ("fast",), config.DEFAULT_BUILD_TIMEOUT)
     assert spec.tasks["fast"].params == {"test_images": 500, "threshold": {"cifar10": 0.7, "generated": 0.0}}
     assert spec.task_timeout("fast") == 120.0 and spec.task_timeout("plain") == config.DEFAULT_TIMEOUT
-    assert spec.student_library == {"data_loader": "cifar10"}
+    assert spec.student_library == config.StudentLibrary(common="cs231n")
 
 
 def _edit(old: str, new: str) -> str:
@@ -94,8 +94,10 @@ BAD = {
                                  "unsupported value"),
     "zip name with a folder": (_edit('artifacts = ["weights.npz"]', 'artifacts = ["weights.npz"]\nzip_name = "a/b.zip"'),
                                13, "zip_name 'a/b.zip' must be a file name"),
-    "student_library table value": (_edit('data_loader = "cifar10"', "nested = { a = 1 }"), 19,
-                                    "[student_library] nested"),
+    "student_library unknown key": (_edit('common = "cs231n"', 'comon = "cs231n"'), 19,
+                                    "unknown key 'comon' in [student_library]"),
+    "student_library common not a folder name": (_edit('common = "cs231n"', 'common = "../x"'), 19,
+                                                 "common must be a folder name of source/_common/"),
     "invalid TOML": (_edit("points = 4", "points = "), 23, "invalid TOML"),
     "no tasks": (GOOD.split("[tasks.plain]")[0], 1, "no [tasks.<id>] tables"),
 }

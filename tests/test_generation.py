@@ -17,9 +17,17 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from autograder import library
 from autograder.config import available_assignments, load_assignment, parse_declaration
 from coursegen.manifest import submission_toml
-from coursegen.modules import MarkerError, check_tree, find_regions, module_files, transform_source
+from coursegen.modules import (
+    MODULE_SUFFIXES,
+    MarkerError,
+    check_tree,
+    find_regions,
+    module_files,
+    transform_source,
+)
 
 if TYPE_CHECKING:
     from conftest import NbgraderCourse
@@ -191,7 +199,8 @@ def _secret_lines(assignment: str) -> dict[str, str]:
                 start = None
         return spans
 
-    for path in module_files(base):
+    shared = library.shared_files(base, library.declared(assignment)).values()
+    for path in [*module_files(base), *(p for p in shared if p.suffix in MODULE_SUFFIXES)]:
         scan(path.read_text(), str(path.relative_to(REPO)), module_regions)
     for nb_path in sorted(base.rglob("*.ipynb")):
         nb = nbformat.read(nb_path, as_version=4)
@@ -355,7 +364,9 @@ def test_autograde_config_keeps_student_modules_and_restores_cells() -> None:
     for assignment in ASSIGNMENTS:
         base = REPO / "source" / assignment
         modules = {str(p.relative_to(base)) for p in module_files(base)}
+        modules |= set(library.shared_files(base, library.declared(assignment)))
         assert modules and modules <= set(conf["exclude"][assignment]), "some modules would be overwritten"
+    assert library.COMMON_DIR not in conf["exclude"], "the shared library is not an assignment"
 
 
 @pytest.mark.slow

@@ -15,6 +15,7 @@ from pathlib import Path
 
 import pytest
 
+from autograder import library
 from autograder.config import TaskSpec, available_assignments, load_assignment
 from coursegen.mutants import (
     Edit,
@@ -72,7 +73,7 @@ def _suite_test_markers(assignment: str) -> dict[str, list[str]]:
 
 
 def test_every_assignment_is_checked() -> None:
-    masters = sorted(p.name for p in (REPO / "source").iterdir() if p.is_dir() and not p.name.startswith("_"))
+    masters = [p.name for p in library.assignment_dirs(REPO / "source")]
     assert ASSIGNMENTS == masters, f"declared {ASSIGNMENTS}, master copies {masters}"
     without = [a for a in ASSIGNMENTS if not (REPO / "tests" / "fixtures" / a / "mutants.toml").is_file()]
     assert not without, f"no wrong-solution fixtures (tests/fixtures/<a>/mutants.toml) for {without}"
@@ -118,9 +119,11 @@ def test_task_ids_match_the_solution_markers(assignment: str) -> None:
 
 @pytest.mark.parametrize("assignment", ASSIGNMENTS)
 def test_required_files_exist_in_the_source(assignment: str) -> None:
-    required = load_assignment(assignment).required
-    missing = [p for p in required if not (_source(assignment) / p).is_file()]
-    assert not missing, f"required files missing from {_source(assignment)}: {missing}"
+    spec = load_assignment(assignment)
+    required = spec.required
+    shared = library.shared_files(_source(assignment), spec.student_library)
+    missing = [p for p in required if not (_source(assignment) / p).is_file() and p not in shared]
+    assert not missing, f"required files missing from {_source(assignment)} and its shared files: {missing}"
 
 
 @pytest.mark.parametrize("assignment", ASSIGNMENTS)
