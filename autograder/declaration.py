@@ -54,12 +54,9 @@ instructor-only files generation leaves out. Format::
     test_images = 500                # (thresholds, sizes): strings, numbers,
     threshold = { cifar10 = 0.70 }   # booleans, lists and tables of them
 
-Every error is a :class:`ConfigError` reading ``file:line: reason``: an unknown
-table or key, a value of the wrong type, a task id referenced (``[build] tasks``)
-that is not declared, a path that is not relative, a duplicate entry.
-
-The grader's other defaults and the course root are in :mod:`autograder.config`,
-which re-exports this module's public names.
+Every error is a :class:`ConfigError` reading ``file:line: reason`` (unknown table
+or key, wrong type, undeclared task id, path not relative, duplicate entry).
+:mod:`autograder.config` (other defaults, the course root) re-exports this API.
 """
 
 from __future__ import annotations
@@ -430,10 +427,8 @@ def load_assignment(assignment: str, suites_dir: Path = SUITES_DIR) -> Assignmen
 
 
 def course_suites_dir(course_root: Path) -> Path:
-    """Where the declarations of the course at ``course_root`` are: its ``autograder/suites``
-    when it has one (a repository checkout, a toy course), else the installed suites."""
-    own = Path(course_root) / "autograder" / "suites"
-    return own if own.is_dir() else SUITES_DIR
+    """The course's own ``autograder/suites`` when it has one (a checkout, a toy course), else the installed ones."""
+    return own if (own := Path(course_root) / "autograder" / "suites").is_dir() else SUITES_DIR
 
 
 def available_assignments(suites_dir: Path = SUITES_DIR) -> list[str]:
