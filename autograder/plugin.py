@@ -2,7 +2,7 @@
 
 It registers one marker per task of ``tasks.toml``, checks that every test
 carries exactly one, provides the fixtures the suites use (``student``,
-``reference``, ``seed``, ``rng``, ``cifar``, ``submission``) and records each
+``reference``, ``seed``, ``rng``, ``dataset``, ``cifar``, ``submission``) and records each
 test's outcome with a student-readable message (never the hidden test's source
 or pytest's traceback).
 """
@@ -18,7 +18,7 @@ import sys
 import tempfile
 import time
 import types
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -28,6 +28,7 @@ import pytest
 
 from autograder import extensions
 from autograder.config import DEFAULT_MEMORY_LIMIT_MB, AssignmentSpec
+from autograder.data import DataUse
 from autograder.reference import ReferenceResults, load_reference
 from autograder.report import TestResult
 from autograder.sandbox import (
@@ -129,12 +130,11 @@ class GraderPlugin:
         self.order: list[str] = []
         self.internal_errors: list[str] = []
         self.item_task: dict[str, str | None] = {}
-        self.data_source = "not used"
+        self.data = DataUse()  # the data sets the run used, their sources and fingerprint
         self.isolated: bool | None = None
         self.isolation_note = ""
         self._zygote: Zygote | None = None
         self._zygote_failures = 0
-        self.data_fingerprint = "no data"
         self.student_s = 0.0  # time spent waiting on workers (student code)
         self.workers_s = 0.0  # time spent starting and stopping workers
         self.reference_results = ReferenceResults(
@@ -417,18 +417,27 @@ def reference_memo(request: pytest.FixtureRequest, seed: int) -> Any:
 
     def memo(compute: Any, **key: Any) -> dict[str, Any]:
         parts = json.dumps(key, sort_keys=True, default=str)
-        name = f"{request.node.nodeid}|{seed}|{plugin.data_fingerprint}|{parts}"
+        name = f"{request.node.nodeid}|{seed}|{plugin.data.fingerprint}|{parts}"
         return plugin.reference_results.get(name, compute)
 
     return memo
 
 
 @pytest.fixture(scope="session")
-def cifar(request: pytest.FixtureRequest) -> dict[str, np.ndarray]:
-    """Preprocessed CIFAR-10 splits (float64, mean-subtracted, flattened rows, read-only)."""
+def dataset(request: pytest.FixtureRequest) -> Callable[[str], Any]:
+    """``dataset(name)``: the registered data set ``name`` (:mod:`coursedata.registry`;
+    ``cifar10`` is the CS231n splits, read-only), from the run's data directory or a
+    stand-in generated in the official format; the report names each one's source."""
     plugin = _plugin(request)
-    from autograder import data
 
-    arrays, plugin.data_source, plugin.data_fingerprint = data.cifar(plugin.ctx.data_dir,
-                                                                     plugin.ctx.scratch)
-    return dict(arrays)
+    def get(name: str) -> Any:
+        loaded = plugin.data.load(name, plugin.ctx.data_dir, plugin.ctx.scratch)
+        return dict(loaded) if isinstance(loaded, dict) else loaded
+
+    return get
+
+
+@pytest.fixture(scope="session")
+def cifar(dataset: Callable[[str], Any]) -> dict[str, np.ndarray]:
+    """``dataset("cifar10")``: preprocessed CIFAR-10 splits (kept for the existing suites)."""
+    return dataset("cifar10")

@@ -247,18 +247,18 @@ def test_command_line_exits_non_zero_on_error(tmp_path: Path) -> None:
 @pytest.mark.slow
 @pytest.mark.parametrize("assignment", ASSIGNMENTS)
 def test_solutions_build_from_current_source(
-    assignment: str, tmp_path: Path, course_data_dir: Path, monkeypatch: pytest.MonkeyPatch
+    assignment: str, tmp_path: Path, notebook_data_dir: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Every notebook of the current master copy executes without error.
 
-    ``course_data_dir`` (conftest) is ``<repo>/../shared/data`` when present, else a
-    generated fixture written with ``coursedata.cifar10.write_fixture``.
+    ``notebook_data_dir`` (conftest) is the tests' data directory when it holds
+    CIFAR-10, else a generated stand-in written with ``coursedata.cifar10.write_fixture``.
     """
     course = tmp_path / "course"
     for folder in (assignment, library.COMMON_DIR):  # the assignment and its shared files
         shutil.copytree(REPO / "source" / folder, course / "source" / folder,
                         ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
-    monkeypatch.setenv("CVCOURSE_DATA_DIR", str(course_data_dir))
+    monkeypatch.setenv("CVCOURSE_DATA_DIR", str(notebook_data_dir))
     out = build_solutions(assignment, course, dest=tmp_path / "out", timeout=600)
     names = sorted(p.name for p in out.glob("*.ipynb"))
     assert names == sorted(p.name for p in (REPO / "source" / assignment).glob("*.ipynb"))

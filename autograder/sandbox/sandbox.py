@@ -205,24 +205,8 @@ class Sandbox:
         self.startup_s = time.perf_counter() - t0
 
     def _start_from_zygote(self, zygote: Zygote) -> None:
-        self._scratch = Path(tempfile.mkdtemp(prefix="ag-log-"))
+        self._proc, self._req_fd, self._resp_fd, self._scratch = zygote.fork_worker(self.seed)
         self.log_path = self._scratch / "output.log"
-        log = os.open(self.log_path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
-        req_r, req_w = os.pipe()
-        resp_r, resp_w = os.pipe()
-        try:
-            self._proc = zygote.spawn(self.seed, (req_r, resp_w, log))
-        except WorkerDied:
-            for fd in (req_w, resp_r):
-                os.close(fd)
-            remove_scratch(self._scratch)
-            raise
-        finally:
-            for fd in (req_r, resp_w, log):
-                os.close(fd)
-        self._req_fd = req_w
-        self._resp_fd = resp_r
-        os.set_blocking(req_w, False)
         self.isolated = zygote.isolated
         self.isolation_note = zygote.isolation_note
 

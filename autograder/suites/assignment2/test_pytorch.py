@@ -308,7 +308,7 @@ def _dataset_kind(request) -> tuple[str, str]:
     from autograder.plugin import PLUGIN_KEY
 
     plugin = request.config.stash[PLUGIN_KEY]
-    source = str(getattr(plugin, "data_source", ""))
+    source = str(plugin.data.sources.get("cifar10", ""))
     if source.startswith("generated"):
         return "generated", source
     n_train = len(cifar10.load(cifar10.find(plugin.ctx.data_dir))[1])
