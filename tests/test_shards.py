@@ -218,6 +218,10 @@ def test_merge_refuses_shards_that_do_not_fit(sharded: dict, tmp_path: Path) -> 
     (dup / MANIFEST_FILE).write_text(json.dumps(manifest))
     with pytest.raises(MergeError, match=f"student {stray} is in two shards"):
         merge([outs[0], outs[1], dup], dest)
+    manifest["students"] = ["../escape"]  # a damaged manifest never names a path outside
+    (dup / MANIFEST_FILE).write_text(json.dumps(manifest))
+    with pytest.raises(MergeError, match="not a plain folder name"):
+        merge([outs[0], outs[1], dup], dest)
 
     # a shard that lost a student's report, or whose report came from another grader
     lost = tmp_path / "lost2"
