@@ -118,6 +118,7 @@ def check_report(data: dict, tasks_toml: Path) -> None:
         assert test["visibility"] == task.visibility
         assert test["max_score"] == task.points
         assert 0 <= test["score"] <= test["max_score"]
+        assert test["extra_data"]["execution_time"] >= 0  # seconds, the task's tests
     assert abs(sum(t["score"] for t in data["tests"]) - data["score"]) < 1e-9
 
 
@@ -479,3 +480,31 @@ def test_each_bundle_installs_what_its_declaration_needs(a1_bundle: Path, tmp_pa
     assert "copydetect" not in a1_pins | a2_pins  # an instructor tool, not grading
     with zipfile.ZipFile(a1_bundle) as zf:
         assert "--extra-index-url" not in zf.read("requirements.txt").decode()
+
+
+def test_the_gradescope_schema_rejects_what_gradescope_does_not_read(tmp_path: Path) -> None:
+    """The schema every results.json of the tests is checked against (tests/conftest.py) bites."""
+    from conftest import RESULTS_SCHEMA, gradescope_schema_errors
+
+    assert "gradescope-autograders.readthedocs.io/en/latest/specs" in RESULTS_SCHEMA.read_text()
+    good = {"score": 1.0, "execution_time": 2.5, "output": "x", "stdout_visibility": "hidden",
+            "extra_data": {}, "tests": [{"name": "a", "score": 1.0, "max_score": 2,
+                                         "status": "failed", "visibility": "after_due_date",
+                                         "output": "", "extra_data": {"execution_time": 1.0}}]}
+    bad = [
+        {**good, "tests": [{**good["tests"][0], "execution_time": 1.0}]},  # not a test field
+        {**good, "tests": [{**good["tests"][0], "visibility": "public"}]},
+        {**good, "tests": [{**good["tests"][0], "status": "error"}]},
+        {**good, "max_score": 100},  # no such top-level field
+        {k: v for k, v in good.items() if k != "score"} | {"tests": [{"name": "no score"}]},
+        {**good, "score": "1"},
+        {**good, "execution_time": -1},
+    ]
+    folder = tmp_path / "schema"
+    for i, data in enumerate([good, *bad]):
+        (folder / str(i)).mkdir(parents=True)
+        (folder / str(i) / "results.json").write_text(json.dumps(data))
+    errors = gradescope_schema_errors(folder)
+    flagged = {Path(e.split(": ")[0]).parent.name for e in errors}
+    assert flagged == {str(i) for i in range(1, len(bad) + 1)}, errors
+    shutil.rmtree(folder)  # the per-test check of tmp_path must not see the bad ones
