@@ -28,7 +28,7 @@ from autograder.config import (
     DEFAULT_MEMORY_LIMIT_MB,
     DEFAULT_TIMEOUT,
 )
-from autograder.sandbox import jail, protocol
+from autograder.sandbox import protocol, uids
 from autograder.sandbox.protocol import Handle, Ref
 
 __all__ = [
@@ -105,6 +105,18 @@ _PROBES: dict[tuple[str, str | None], tuple[bool, str]] = {}
 CONFINED_NOTE = ("worker confined: private mount and network namespaces, course and grader "
                  "hidden, runs as {who}")
 _GRADER_DIR = Path(__file__).resolve().parents[1]  # the autograder package
+UID_GONE_TIMEOUT = 10.0  # seconds the clean-up waits for a sandbox uid's last process
+
+
+def containment_note(info: dict[str, Any]) -> str:
+    """What the report says about leftovers, from a confined process's ``info``."""
+    if info.get("pid_namespace") and info.get("ipc_namespace") and info.get("private_shm"):
+        return ("; nothing outlives the submission: PID and IPC namespaces, private "
+                "/dev/shm, a uid of its own never reused while a process has it")
+    missing = [str(m) for m in info.get("missing") or []] or ["private /dev/shm"]
+    return ("; NOT contained: no " + ", no ".join(missing)
+            + " (leftovers are killed by uid, which a process forking during the clean-up "
+            "can outlive; SysV IPC objects are not private)")
 
 
 def default_hidden_paths() -> list[str]:
@@ -287,6 +299,7 @@ class Sandbox:
         isolate: bool | None = None,
         nproc_limit: int = DEFAULT_NPROC_LIMIT,
         zygote: Zygote | None = None,
+        ext_dir: str | os.PathLike[str] | None = None,
         start: bool = True,
     ) -> None:
         self.submission_root = Path(submission_root).resolve()
@@ -302,6 +315,7 @@ class Sandbox:
         self.isolate = isolate
         self.nproc_limit = nproc_limit
         self.zygote = zygote
+        self.ext_dir = None if ext_dir is None else str(ext_dir)
         self.isolated = False
         self.isolation_note = "worker not started"
         self.lib = RemotePath(self, {"path": ""})
@@ -314,6 +328,9 @@ class Sandbox:
         self._resp_fd: int | None = None
         self._scratch: Path | None = None
         self._uid: int | None = None
+        self._leased = False
+        self._pid_namespace = False  # the worker runs in a PID namespace of its own
+        self._work: Path | None = None
         self._dead: str | None = None
         self._tag = os.urandom(8).hex()
         if start:
@@ -331,8 +348,10 @@ class Sandbox:
             return
         launch = _Launch.prepare(self, mode="worker")
         self._scratch = launch.scratch
+        self._work = launch.work
         self.log_path = launch.scratch / "output.log"
         self.isolation_note = launch.note
+        self._uid, self._leased = launch.uid if launch.confine else None, launch.leased
         req_r, req_w = os.pipe()
         resp_r, resp_w = os.pipe()
         try:
@@ -345,7 +364,6 @@ class Sandbox:
         self._resp_fd = resp_r
         os.set_blocking(req_w, False)
         if launch.confine:
-            self._uid = launch.uid if launch.uid is not None else jail.worker_uid(self._proc.pid)
             try:  # no student code has run yet: a death here is the grader's problem
                 info = self.info(timeout=max(self.timeout, 30.0))
             except WorkerDied as exc:
@@ -356,6 +374,9 @@ class Sandbox:
             self.isolated = bool(info.get("isolated"))
             if not self.isolated:
                 self.isolation_note = f"confinement failed: {info.get('error')}"
+            else:
+                self.isolation_note += containment_note(info)
+                self._pid_namespace = bool(info.get("pid_namespace"))
         self.startup_s = time.perf_counter() - t0
 
     def _start_from_zygote(self, zygote: Zygote) -> None:
@@ -405,7 +426,8 @@ class Sandbox:
                     pass
         self._req_fd = self._resp_fd = None
         if self._uid is not None:
-            _kill_user_processes(self._uid)
+            _end_uid(self._uid, self._leased)
+            self._uid = None
         elif isinstance(proc, _ForkedWorker):
             proc.zygote.kill_leftovers()
         elif proc is not None:
@@ -415,6 +437,29 @@ class Sandbox:
             self._scratch = None
         if self._dead is None:
             self._dead = "the sandbox was closed"
+
+    def stop(self) -> None:
+        """Kill the worker and every process it started, but keep its files (see
+        :attr:`work_dir`) until :meth:`close`."""
+        self._kill_group()
+        if self._proc is not None:
+            try:
+                self._proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:  # pragma: no cover - unkillable
+                pass
+        if self._uid is not None:
+            _end_uid(self._uid, self._leased)
+            self._uid = None
+        elif isinstance(self._proc, _ForkedWorker):
+            self._proc.zygote.kill_leftovers()
+        elif self._proc is not None:
+            _kill_descendants(self._proc.pid, self._tag)
+        self._dead = self._dead or "the sandbox was stopped"
+
+    @property
+    def work_dir(self) -> Path | None:
+        """The working folder of a worker started on its own (not forked)."""
+        return self._work
 
     def __enter__(self) -> Sandbox:
         self.start()
@@ -432,6 +477,11 @@ class Sandbox:
 
     def _kill_group(self) -> None:
         if self._proc is None:
+            return
+        if isinstance(self._proc, _ForkedWorker):
+            self._proc.kill()
+            return
+        if self._pid_namespace and _kill_namespace(self._proc.pid):
             return
         try:
             os.killpg(self._proc.pid, signal.SIGKILL)
@@ -459,8 +509,13 @@ class Sandbox:
 
     # -- requests ------------------------------------------------------------
     def _die(self, why: str) -> WorkerDied:
-        self._kill_group()
         proc = self._proc
+        if proc is not None and why != "timeout":
+            try:  # it may be exiting: its status (its exit code) reaches us through its holder
+                proc.wait(timeout=1.0)
+            except subprocess.TimeoutExpired:
+                pass
+        self._kill_group()
         code = None
         if proc is not None:
             try:
@@ -553,12 +608,12 @@ class Sandbox:
 
     def build(self, sources: list[str] | tuple[str, ...], timeout: float = 180.0
               ) -> dict[str, Any]:
-        """Compile the library's Cython ``sources`` in the worker (once per fork server).
+        """Compile the library's Cython ``sources`` in the worker's working folder.
 
-        Call it before the library is first imported in this worker. Returns
-        ``{"ok": bool, "log": compiler output tail, "seconds": float}``; on
-        success the worker imports the compiled copy of the library. See
-        :mod:`autograder.build`.
+        Returns ``{"ok": bool, "log": compiler output tail, "seconds": float}``:
+        what the worker says, for the log only. The compiled copy lies in
+        ``work_dir / "ext"``; the grader decides from the files themselves
+        (:func:`autograder.build.build_submission`), after :meth:`stop`.
         """
         value = self._request({"op": "build", "sources": list(sources), "timeout": timeout},
                               timeout=timeout + 30.0)
@@ -616,6 +671,7 @@ class _Launch:
         self.confine = False
         self.uid: int | None = None
         self.gid: int | None = None
+        self.leased = False  # the uid came from autograder.sandbox.uids
         self.note = ""
         self.scratch = Path()
         self.work = Path()
@@ -641,6 +697,13 @@ class _Launch:
         if self.confine and owner.sandbox_user:
             pw = pwd.getpwnam(owner.sandbox_user)
             self.uid, self.gid = pw.pw_uid, pw.pw_gid
+        elif self.confine:
+            try:
+                self.uid = self.gid = uids.lease()
+            except uids.UidLeaseError as exc:
+                raise WorkerDied(f"the grader could not confine the worker ({exc})",
+                                 internal=True) from None
+            self.leased = True
         scratch = Path(tempfile.mkdtemp(prefix=f"ag-{mode}-"))
         self.scratch = scratch
         for name in ("worker", "protocol", "jail"):
@@ -659,15 +722,16 @@ class _Launch:
             newroot.mkdir(mode=0o755)
             self.plan = {
                 "stage": str(stage), "root": str(newroot), "uid": self.uid, "gid": self.gid,
-                "network": False, "required": True,
+                "network": False, "required": True, "init": mode == "worker",
                 "hide": [*default_hidden_paths(), *owner.hide],
                 "keep": [str(owner.submission_root), str(scratch), *default_kept_paths(),
-                         *owner.keep, *_python_paths(owner.python)],
+                         *owner.keep, *_python_paths(owner.python),
+                         *([owner.ext_dir] if owner.ext_dir else [])],
                 "writable": [str(self.work)],
             }
         self.base_cfg = {"log": str(scratch / "output.log"), "root": str(owner.submission_root),
                          "library": owner.library, "cwd": str(self.work), "jail": self.plan,
-                         "mode": mode}
+                         "mode": mode, "ext": owner.ext_dir}
         self.limits = (owner.memory_limit_mb, owner.fsize_limit_mb,
                        owner.nproc_limit if self.confine else None)
         return self
@@ -727,6 +791,7 @@ class Zygote:
         isolate: bool | None = None,
         nproc_limit: int = DEFAULT_NPROC_LIMIT,
         preload: list[str] | tuple[str, ...] = (),
+        ext_dir: str | os.PathLike[str] | None = None,
         start_timeout: float = 60.0,
     ) -> None:
         self.submission_root = Path(submission_root).resolve()
@@ -739,9 +804,12 @@ class Zygote:
         self.keep = [str(p) for p in keep]
         self.isolate = isolate
         self.nproc_limit = nproc_limit
+        self.ext_dir = None if ext_dir is None else str(ext_dir)
         self.isolated = False
         self.isolation_note = ""
         self.uid: int | None = None
+        self.pid_namespace = False  # the zygote is process 1 of its own PID namespace
+        self._leased = False
         self._tag = os.urandom(8).hex()
         self._exits: dict[int, int] = {}
         self._closed = False
@@ -750,6 +818,8 @@ class Zygote:
         launch = _Launch.prepare(self, mode="zygote")
         self._scratch = launch.scratch
         self.isolation_note = launch.note
+        if launch.confine:
+            self.uid, self._leased = launch.uid, launch.leased
         parent, child = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
         self._sock = parent
         try:
@@ -757,8 +827,6 @@ class Zygote:
                                   (child.fileno(),), self._tag)
         finally:
             child.close()
-        if launch.confine:
-            self.uid = launch.uid if launch.uid is not None else jail.worker_uid(self._proc.pid)
         msg = self._read(start_timeout)
         if msg is None or "ready" not in msg:
             tail = _tail(launch.scratch / "output.log", 300)
@@ -769,6 +837,9 @@ class Zygote:
         self.isolated = bool(info.get("isolated")) if launch.confine else False
         if launch.confine and not self.isolated:
             self.isolation_note = f"confinement failed: {info.get('error')}"
+        elif self.isolated:
+            self.isolation_note += containment_note(info)
+            self.pid_namespace = bool(info.get("pid_namespace"))
 
     @property
     def pid(self) -> int:
@@ -838,13 +909,50 @@ class Zygote:
             self._read(min(left, 0.5), exits=True)
         if pid in self._exits:
             return self._exits[pid]
-        if not self.alive and not os.path.exists(f"/proc/{pid}"):
+        if not self.alive and (self.pid_namespace or not os.path.exists(f"/proc/{pid}")):
             return -signal.SIGKILL  # the zygote died with it: status unknown
         return None
 
+    def kill_worker(self, pid: int) -> None:
+        """SIGKILL a forked worker and its process group.
+
+        In a PID namespace ``pid`` is the namespace's own number, meaningless
+        outside: the zygote kills it (and a zygote that is gone took it along).
+        """
+        if self.pid_namespace:
+            if self.alive:
+                try:
+                    self._sock.send(json.dumps({"kill": int(pid)}).encode())
+                except OSError:
+                    pass
+            return
+        for kill in (os.killpg, os.kill):
+            try:
+                kill(pid, signal.SIGKILL)
+            except (ProcessLookupError, PermissionError):
+                pass
+
     def kill_leftovers(self) -> None:
-        """Kill every process a worker left behind (never the zygote itself)."""
-        if self.uid is not None:
+        """Kill every process a worker left behind (never the zygote itself).
+
+        In its own PID namespace the zygote does it: ``kill(-1, SIGKILL)`` from
+        a namespace's process 1 reaches every other process of the namespace
+        at once (a process forking meanwhile included: the kernel refuses a
+        fork whose parent has a fatal signal pending). A zygote that does not
+        answer is closed (the plugin starts another). Elsewhere the grader
+        kills the processes of the sandbox uid (or of the worker's session).
+        """
+        if self.pid_namespace:
+            if not self.alive:
+                return
+            try:
+                self._sock.send(json.dumps({"reset": True}).encode())
+                msg = self._read(10.0)
+            except OSError:
+                msg = None
+            if msg is None or "reset" not in msg:
+                self.close()
+        elif self.uid is not None:
             _kill_user_processes(self.uid, spare=self.pid)
         else:
             _kill_descendants(self.pid, self._tag)
@@ -858,6 +966,11 @@ class Zygote:
             self._sock.close()
         except OSError:
             pass
+        if self.pid_namespace and _kill_namespace(self._proc.pid):
+            try:  # the holder exits once the whole namespace is gone
+                self._proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:  # pragma: no cover
+                pass
         for kill in (lambda: os.killpg(self._proc.pid, signal.SIGKILL), self._proc.kill):
             try:
                 kill()
@@ -868,7 +981,7 @@ class Zygote:
         except subprocess.TimeoutExpired:  # pragma: no cover
             pass
         if self.uid is not None:
-            _kill_user_processes(self.uid)
+            _end_uid(self.uid, self._leased)
         else:
             _kill_descendants(self._proc.pid, self._tag)
         _remove_scratch(self._scratch)
@@ -902,7 +1015,7 @@ class _ForkedWorker:
         return self.returncode
 
     def kill(self) -> None:
-        os.kill(self.pid, signal.SIGKILL)
+        self.zygote.kill_worker(self.pid)
 
 
 def _remove_scratch(scratch: Path) -> None:
@@ -1000,13 +1113,52 @@ def _kill_descendants(worker_pid: int, tag: str) -> None:
                     pass
 
 
-def _kill_user_processes(uid: int, spare: int | None = None) -> None:
+def _kill_namespace(holder: int) -> bool:
+    """SIGKILL process 1 of the PID namespace that ``holder`` (see
+    :mod:`autograder.sandbox.jail`) waits for: the kernel then kills every
+    process of the namespace, and the holder exits once they are all gone.
+    Returns whether it was found."""
+    try:
+        with open(f"/proc/{holder}/task/{holder}/children") as fh:
+            children = [int(p) for p in fh.read().split()]
+    except (OSError, ValueError):
+        children = [pid for pid in _all_pids() if (_proc_stat(pid) or (0, 0))[0] == holder]
+    if len(children) != 1:
+        return False
+    try:
+        os.kill(children[0], signal.SIGKILL)
+    except ProcessLookupError:
+        return False
+    return True
+
+
+def _all_pids() -> list[int]:
+    return [int(e) for e in os.listdir("/proc") if e.isdigit()]
+
+
+def _end_uid(uid: int, leased: bool, timeout: float = UID_GONE_TIMEOUT) -> bool:
+    """Kill every process of ``uid`` until none is left (zombies included), then give
+    a leased uid back. Returns whether none was left; a uid that still has a
+    process after ``timeout`` seconds stays leased (never reused)."""
+    deadline = time.monotonic() + timeout
+    while _kill_user_processes(uid):
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.005)
+    if leased:
+        uids.release(uid)
+    return True
+
+
+def _kill_user_processes(uid: int, spare: int | None = None) -> int:
     """SIGKILL every process whose real uid is ``uid`` (never root's), but ``spare``.
 
-    Processes adopted by the grader (a sub-reaper) are reaped too.
+    Processes adopted by the grader (a sub-reaper) are reaped too. Returns how
+    many processes of ``uid`` were found (zombies included).
     """
     if uid == 0:
-        return
+        return 0
+    found = 0
     me = os.getpid()
     for entry in os.listdir("/proc"):
         if not entry.isdigit() or int(entry) == spare:
@@ -1025,6 +1177,7 @@ def _kill_user_processes(uid: int, spare: int | None = None) -> None:
             continue
         if owner != uid:
             continue
+        found += 1
         try:
             os.kill(pid, signal.SIGKILL)
         except (ProcessLookupError, PermissionError):
@@ -1034,3 +1187,4 @@ def _kill_user_processes(uid: int, spare: int | None = None) -> None:
                 os.waitpid(pid, 0)
             except ChildProcessError:
                 pass
+    return found

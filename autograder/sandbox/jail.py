@@ -319,8 +319,11 @@ def _exit_like(status: int) -> None:
         sig = os.WTERMSIG(status)
         try:
             signal.signal(sig, signal.SIG_DFL)
-            os.kill(os.getpid(), sig)
         except (OSError, ValueError):
+            pass  # SIGKILL and SIGSTOP have no handler to reset
+        try:
+            os.kill(os.getpid(), sig)
+        except OSError:
             pass
         os._exit(128 + sig)
     os._exit(os.WEXITSTATUS(status) if os.WIFEXITED(status) else 1)

@@ -93,14 +93,14 @@ class Worker:
     """The request loop and the handle table."""
 
     def __init__(self, req_fd: int, resp_fd: int, root: str, library: str,
-                 info: dict[str, Any] | None = None, build_root: str | None = None) -> None:
+                 info: dict[str, Any] | None = None, ext: str | None = None) -> None:
         self.info = dict(info or {})
         self.req_fd = req_fd
         self.resp_fd = resp_fd
         self.root = os.path.realpath(root)
-        self.roots = [self.root]  # folders whose frames a traceback shows (+ the build copy)
+        # folders whose frames a traceback shows: the submission and its compiled copy
+        self.roots = [self.root] + ([os.path.realpath(ext)] if ext else [])
         self.library = library
-        self.build_root = build_root or os.getcwd()
         self.table: dict[int, Any] = {}
         self.ids = itertools.count(1)
 
@@ -203,43 +203,25 @@ class Worker:
         raise ValueError(f"unknown request {op!r}")
 
     def build(self, req: dict[str, Any]) -> dict[str, Any]:
-        """Compile the library's Cython ``sources`` once per build root, then import the copy.
+        """Compile the library's Cython ``sources`` into ``ext/`` of the working folder.
 
-        The package is copied to ``<build_root>/ext`` and compiled there in a
-        child process (``_autograder_build.py``); the outcome is kept in
-        ``ext-result.json`` so that later workers of the same fork server
-        reuse it. On success the copy's folder goes first on ``sys.path``.
-        Must come before anything imports the library.
+        Runs in a worker of its own, started for the build only, before any
+        student code of the submission: the package is copied (sources only)
+        and compiled in a child process (``_autograder_build.py``). The answer
+        is for the log; the grader judges the build from the files it finds
+        once this worker and everything it started are gone.
         """
         import importlib.util
 
         sources = [str(s) for s in req.get("sources", [])]
-        dest = os.path.join(self.build_root, "ext")
-        record = os.path.join(self.build_root, "ext-result.json")
-        result: Any = None
-        try:
-            with open(record) as fh:
-                result = json.load(fh)
-            if not isinstance(result, dict) or result.get("sources") != sources:
-                result = None
-        except (OSError, ValueError):
-            result = None
-        if result is None:
-            spec = importlib.util.spec_from_file_location(
-                "_autograder_build", os.path.join(_HERE[0], "_autograder_build.py"))
-            builder = importlib.util.module_from_spec(spec)  # type: ignore[arg-type]
-            sys.modules["_autograder_build"] = builder  # its dataclasses look it up
-            spec.loader.exec_module(builder)  # type: ignore[union-attr]
-            result = builder.run_build(self.root, self.library, sources, dest,
-                                       float(req.get("timeout", 180)))
-            result["sources"] = sources
-            with open(record, "w") as fh:
-                json.dump(result, fh)
-        if result.get("ok"):
-            if dest not in sys.path:
-                sys.path.insert(0, dest)
-            self.roots.append(os.path.realpath(dest))
-            importlib.invalidate_caches()
+        spec = importlib.util.spec_from_file_location(
+            "_autograder_build", os.path.join(_HERE[0], "_autograder_build.py"))
+        builder = importlib.util.module_from_spec(spec)  # type: ignore[arg-type]
+        sys.modules["_autograder_build"] = builder  # its dataclasses look it up
+        spec.loader.exec_module(builder)  # type: ignore[union-attr]
+        result = builder.run_build(self.root, self.library, sources,
+                                   os.path.join(os.getcwd(), "ext"),
+                                   float(req.get("timeout", 180)))
         return {"ok": bool(result.get("ok")), "log": str(result.get("log", "")),
                 "seconds": float(result.get("seconds", 0.0))}
 
@@ -386,7 +368,10 @@ def main(argv: list[str]) -> int:
             return 3
     _load_runtime()
     sys.path[:] = [p for p in sys.path if p and os.path.abspath(p) != here]
+    _no_compiled_modules_from(cfg["root"])
     sys.path.insert(0, cfg["root"])
+    if cfg.get("ext"):  # the grader's compiled copy of the package comes first
+        sys.path.insert(0, cfg["ext"])
     _seed_torch_on_import()
     if zygote:
         for name in cfg.get("preload", []):  # after confinement, before any student code
@@ -396,8 +381,35 @@ def main(argv: list[str]) -> int:
                 os.write(2, f"autograder: could not preload {name}: {exc}\n".encode())
         return _zygote(req_fd, cfg, info)
     _become_worker(int(cfg.get("seed", 0)), cfg.get("cwd") or os.getcwd())
-    Worker(req_fd, resp_fd, cfg["root"], cfg["library"], info, build_root=os.getcwd()).serve()
+    Worker(req_fd, resp_fd, cfg["root"], cfg["library"], info, ext=cfg.get("ext")).serve()
     return 0
+
+
+def _no_compiled_modules_from(root: str) -> None:
+    """Make the import system load only Python source from the submission folder.
+
+    Extension modules (``.so``) and bytecode-only files a student shipped are
+    never imported from there; the compiled extension the grader built lives
+    in a folder of its own, outside the submission.
+    """
+    import importlib.machinery as mach
+
+    source = [(mach.SourceFileLoader, mach.SOURCE_SUFFIXES)]
+    everything = [(mach.ExtensionFileLoader, mach.EXTENSION_SUFFIXES), *source,
+                  (mach.SourcelessFileLoader, mach.BYTECODE_SUFFIXES)]
+    only_source = mach.FileFinder.path_hook(*source)
+    default = mach.FileFinder.path_hook(*everything)
+    top = os.path.realpath(root)
+
+    def hook(path: str) -> Any:
+        real = os.path.realpath(path or ".")
+        if real == top or real.startswith(top + os.sep):
+            return only_source(path)
+        return default(path)
+
+    sys.path_hooks[:] = [h for h in sys.path_hooks
+                         if "FileFinder" not in getattr(h, "__qualname__", "")] + [hook]
+    sys.path_importer_cache.clear()
 
 
 def _become_worker(seed: int, cwd: str) -> None:
@@ -447,7 +459,7 @@ def _zygote(ctrl_fd: int, cfg: dict[str, Any], info: dict[str, Any]) -> int:
     children: dict[int, str] = {}
 
     def reap() -> None:
-        while children:
+        while True:  # orphans adopted by this process 1 too
             try:
                 pid, status = os.waitpid(-1, os.WNOHANG)
             except ChildProcessError:
@@ -484,6 +496,14 @@ def _zygote(ctrl_fd: int, cfg: dict[str, Any], info: dict[str, Any]) -> int:
             return 0  # the grader closed the socket
         try:
             req = json.loads(msg)
+            if isinstance(req, dict) and ("reset" in req or "kill" in req):
+                for fd in fds:
+                    os.close(fd)
+                if "kill" in req:
+                    _kill_child(int(req["kill"]), children)
+                else:
+                    _reset(sock, children)
+                continue
             seed = int(req["seed"])
         except (ValueError, KeyError, TypeError):
             for fd in fds:
@@ -510,7 +530,7 @@ def _zygote(ctrl_fd: int, cfg: dict[str, Any], info: dict[str, Any]) -> int:
                 os.close(log)
                 _become_worker(seed, cwd)
                 Worker(req_fd, resp_fd, cfg["root"], cfg["library"], info,
-                       build_root=base).serve()
+                       ext=cfg.get("ext")).serve()
             finally:
                 os._exit(0)
         children[pid] = cwd
@@ -520,6 +540,48 @@ def _zygote(ctrl_fd: int, cfg: dict[str, Any], info: dict[str, Any]) -> int:
             sock.send(json.dumps({"pid": pid}).encode())
         except OSError:
             return 0
+
+
+def _kill_child(pid: int, children: dict[int, str]) -> None:
+    """SIGKILL one of this fork server's workers and its process group."""
+    if pid not in children:
+        return
+    for kill in (os.killpg, os.kill):
+        try:
+            kill(pid, signal.SIGKILL)
+        except (ProcessLookupError, PermissionError):
+            pass
+
+
+def _reset(sock: Any, children: dict[int, str]) -> None:
+    """Kill every other process of this PID namespace, reap them, answer ``{"reset": n}``.
+
+    Only as process 1 of a namespace (the kernel makes ``kill(-1)`` reach the
+    whole namespace at once); elsewhere it answers ``{"reset": -1}``.
+    """
+    import shutil
+
+    if os.getpid() != 1:
+        sock.send(json.dumps({"reset": -1}).encode())
+        return
+    try:
+        os.kill(-1, signal.SIGKILL)
+    except ProcessLookupError:
+        pass
+    reaped = 0
+    while True:
+        try:
+            pid, status = os.waitpid(-1, 0)
+        except InterruptedError:
+            continue
+        except ChildProcessError:
+            break
+        reaped += 1
+        if pid in children:
+            shutil.rmtree(children.pop(pid), ignore_errors=True)
+            code = -os.WTERMSIG(status) if os.WIFSIGNALED(status) else os.WEXITSTATUS(status)
+            sock.send(json.dumps({"exit": pid, "status": code}).encode())
+    sock.send(json.dumps({"reset": reaped}).encode())
 
 
 if __name__ == "__main__":
