@@ -171,6 +171,7 @@ class GraderPlugin:
         suite = ctx.spec.path.parent if ctx.spec.path is not None else None
         self.build_spec = ext_build.load_build_spec(suite, ctx.spec.tasks)
         self.build_note = ""  # how the submission's extension build went (for the log)
+        self.ext: ext_build.SubmissionBuild | None = None  # the grader's record of the build
 
     # -- reference results ------------------------------------------------------
     def reference_fingerprint(self) -> str:
@@ -233,7 +234,7 @@ class GraderPlugin:
                 self.ctx.submission.root, self.ctx.spec.library,
                 memory_limit_mb=self.ctx.memory_limit_mb, sandbox_user=self.ctx.sandbox_user,
                 python=self.ctx.python, hide=[self.ctx.course_root, *self.ctx.hide],
-                preload=self.ctx.spec.preload)
+                preload=self.ctx.spec.preload, ext_dir=self.ext_dir())
         except WorkerDied:
             self._zygote_failures += 1
             self._zygote = None
@@ -245,8 +246,32 @@ class GraderPlugin:
             self._zygote.close()
             self._zygote = None
 
+    def ensure_extension(self) -> ext_build.SubmissionBuild | None:
+        """Build the submission's extension, once, before any of its code runs.
+
+        ``None`` when the assignment declares no build. The outcome is kept
+        here, in the grader's memory; see :func:`autograder.build.build_submission`.
+        """
+        spec = self.build_spec
+        if spec is None or self.ext is not None:
+            return self.ext
+        self.ext = ext_build.build_submission(
+            self.ctx.submission.root, self.ctx.spec.library, spec,
+            timeout=max(1.0, min(spec.timeout, self.ctx.deadline - time.monotonic())),
+            memory_limit_mb=self.ctx.memory_limit_mb, sandbox_user=self.ctx.sandbox_user,
+            python=self.ctx.python, hide=[self.ctx.course_root, *self.ctx.hide])
+        self.build_note = (f"extension built in {self.ext.seconds:g} s" if self.ext.ok
+                           else "extension build failed")
+        return self.ext
+
+    def ext_dir(self) -> str | None:
+        """The grader's folder with the compiled package, when the build succeeded."""
+        return str(self.ext.path) if self.ext is not None and self.ext.path else None
+
     def pytest_sessionfinish(self, session: pytest.Session) -> None:
         self.close_zygote()
+        if self.ext is not None:
+            self.ext.remove()
 
     # -- configuration and collection ----------------------------------------
     def pytest_configure(self, config: pytest.Config) -> None:
@@ -367,10 +392,16 @@ def student(request: pytest.FixtureRequest, seed: int) -> Iterator[Sandbox]:
     remaining = plugin.ctx.deadline - time.monotonic()
     if remaining <= 0:
         raise BudgetExhausted(BUDGET_MESSAGE)
+    spec = plugin.build_spec
+    built = plugin.ensure_extension()  # before the submission's first line of code runs
+    if spec is not None and built is not None and task in spec.tasks and not built.ok:
+        raise BuildFailed(ext_build.failure_message(built, spec.sources,
+                                                    plugin.ctx.spec.library))
     kwargs: dict[str, Any] = dict(
         seed=seed, timeout=max(0.1, min(timeout, remaining)),
         memory_limit_mb=plugin.ctx.memory_limit_mb, sandbox_user=plugin.ctx.sandbox_user,
         python=plugin.ctx.python, hide=[plugin.ctx.course_root, *plugin.ctx.hide],
+        ext_dir=plugin.ext_dir(),
     )
     zygote = plugin.zygote()
     try:
@@ -385,20 +416,6 @@ def student(request: pytest.FixtureRequest, seed: int) -> Iterator[Sandbox]:
     if plugin.isolated is None or not sandbox.isolated:
         plugin.isolated = sandbox.isolated
         plugin.isolation_note = sandbox.isolation_note
-    spec = plugin.build_spec
-    if spec is not None and task in spec.tasks:
-        try:  # compiled once per fork server, in the sandbox; later workers reuse it
-            built = sandbox.build(spec.sources, timeout=max(1.0, min(
-                spec.timeout, plugin.ctx.deadline - time.monotonic())))
-        except BaseException:
-            sandbox.close()
-            raise
-        plugin.build_note = f"extension built in {built.get('seconds', 0):g} s" \
-            if built.get("ok") else "extension build failed"
-        if not built.get("ok"):
-            sandbox.close()
-            raise BuildFailed(ext_build.failure_message(built, spec.sources,
-                                                        plugin.ctx.spec.library))
     try:
         yield sandbox
     finally:
