@@ -27,11 +27,10 @@ from typing import Any
 import numpy as np
 import pytest
 
-from autograder import build as ext_build
+from autograder import builds, extensions
 from autograder.config import DEFAULT_MEMORY_LIMIT_MB, AssignmentSpec
 from autograder.report import TestResult
-from autograder.sandbox import Sandbox, StudentError, WorkerDied, isolation_available
-from autograder.sandbox.client import Zygote
+from autograder.sandbox import Sandbox, StudentError, WorkerDied, Zygote, isolation_available
 from autograder.submission import Submission
 
 BUDGET_MESSAGE = "submission time budget exhausted"
@@ -169,9 +168,8 @@ class GraderPlugin:
         self.workers_s = 0.0  # time spent starting and stopping workers
         self._reference_fingerprint: str | None = None
         suite = ctx.spec.path.parent if ctx.spec.path is not None else None
-        self.build_spec = ext_build.load_build_spec(suite, ctx.spec.tasks)
-        self.build_note = ""  # how the submission's extension build went (for the log)
-        self.ext: ext_build.SubmissionBuild | None = None  # the grader's record of the build
+        self.build_spec = extensions.load_build_spec(suite, ctx.spec.tasks)
+        self.ext: builds.SubmissionBuild | None = None  # the grader's record of the build
 
     # -- reference results ------------------------------------------------------
     def reference_fingerprint(self) -> str:
@@ -217,13 +215,10 @@ class GraderPlugin:
         return dict(value)
 
     # -- workers ---------------------------------------------------------------
-    def zygote(self) -> Zygote | None:
-        """The submission's fork server, started on first use (None: start workers afresh).
-
-        A zygote that died (the student's code may kill it: it runs as the same
-        uid) is replaced; after three failures the run falls back to starting
-        every worker as a new process.
-        """
+    def zygote(self, ext_dir: str | None = None) -> Zygote | None:
+        """The submission's fork server (``ext_dir``: the compiled package), started on
+        first use and replaced when it died; ``None`` after three failures (then every
+        worker starts as a new process)."""
         if not self.ctx.use_zygote or self._zygote_failures >= 3:
             return None
         if self._zygote is not None and self._zygote.alive:
@@ -234,7 +229,7 @@ class GraderPlugin:
                 self.ctx.submission.root, self.ctx.spec.library,
                 memory_limit_mb=self.ctx.memory_limit_mb, sandbox_user=self.ctx.sandbox_user,
                 python=self.ctx.python, hide=[self.ctx.course_root, *self.ctx.hide],
-                preload=self.ctx.spec.preload, ext_dir=self.ext_dir())
+                preload=self.ctx.spec.preload, ext_dir=ext_dir)
         except WorkerDied:
             self._zygote_failures += 1
             self._zygote = None
@@ -246,27 +241,23 @@ class GraderPlugin:
             self._zygote.close()
             self._zygote = None
 
-    def ensure_extension(self) -> ext_build.SubmissionBuild | None:
-        """Build the submission's extension, once, before any of its code runs.
-
-        ``None`` when the assignment declares no build. The outcome is kept
-        here, in the grader's memory; see :func:`autograder.build.build_submission`.
-        """
+    def extension_folder(self, task: str | None) -> str | None:
+        """Build the submission's extension once, before any of its code runs (the
+        record is the grader's: :mod:`autograder.builds`); the compiled package's
+        folder or ``None``. Raises BuildFailed for a task that needs a failed build."""
         spec = self.build_spec
-        if spec is None or self.ext is not None:
-            return self.ext
-        self.ext = ext_build.build_submission(
-            self.ctx.submission.root, self.ctx.spec.library, spec,
-            timeout=max(1.0, min(spec.timeout, self.ctx.deadline - time.monotonic())),
-            memory_limit_mb=self.ctx.memory_limit_mb, sandbox_user=self.ctx.sandbox_user,
-            python=self.ctx.python, hide=[self.ctx.course_root, *self.ctx.hide])
-        self.build_note = (f"extension built in {self.ext.seconds:g} s" if self.ext.ok
-                           else "extension build failed")
-        return self.ext
-
-    def ext_dir(self) -> str | None:
-        """The grader's folder with the compiled package, when the build succeeded."""
-        return str(self.ext.path) if self.ext is not None and self.ext.path else None
+        if spec is None:
+            return None
+        if self.ext is None:
+            self.ext = builds.build_submission(
+                self.ctx.submission.root, self.ctx.spec.library, spec,
+                timeout=max(1.0, min(spec.timeout, self.ctx.deadline - time.monotonic())),
+                memory_limit_mb=self.ctx.memory_limit_mb, sandbox_user=self.ctx.sandbox_user,
+                python=self.ctx.python, hide=[self.ctx.course_root, *self.ctx.hide])
+        if task in spec.tasks and not self.ext.ok:
+            raise BuildFailed(builds.failure_message(self.ext, spec.sources,
+                                                     self.ctx.spec.library))
+        return str(self.ext.path) if self.ext.path else None
 
     def pytest_sessionfinish(self, session: pytest.Session) -> None:
         self.close_zygote()
@@ -392,18 +383,14 @@ def student(request: pytest.FixtureRequest, seed: int) -> Iterator[Sandbox]:
     remaining = plugin.ctx.deadline - time.monotonic()
     if remaining <= 0:
         raise BudgetExhausted(BUDGET_MESSAGE)
-    spec = plugin.build_spec
-    built = plugin.ensure_extension()  # before the submission's first line of code runs
-    if spec is not None and built is not None and task in spec.tasks and not built.ok:
-        raise BuildFailed(ext_build.failure_message(built, spec.sources,
-                                                    plugin.ctx.spec.library))
+    ext_dir = plugin.extension_folder(task)  # before the submission's first line runs
     kwargs: dict[str, Any] = dict(
         seed=seed, timeout=max(0.1, min(timeout, remaining)),
         memory_limit_mb=plugin.ctx.memory_limit_mb, sandbox_user=plugin.ctx.sandbox_user,
         python=plugin.ctx.python, hide=[plugin.ctx.course_root, *plugin.ctx.hide],
-        ext_dir=plugin.ext_dir(),
+        ext_dir=ext_dir,
     )
-    zygote = plugin.zygote()
+    zygote = plugin.zygote(ext_dir)
     try:
         sandbox = Sandbox(plugin.ctx.submission.root, plugin.ctx.spec.library, zygote=zygote,
                           **kwargs)
@@ -429,7 +416,7 @@ def reference(request: pytest.FixtureRequest) -> types.ModuleType:
     plugin = _plugin(request)
     if plugin.build_spec is not None:  # trusted code: compiled in place when missing or stale
         pkg = plugin.ctx.course_root / "source" / plugin.ctx.spec.name / plugin.ctx.spec.library
-        ext_build.ensure_reference_built(pkg, plugin.ctx.spec.library, plugin.build_spec.sources)
+        extensions.ensure_reference_built(pkg, plugin.ctx.spec.library, plugin.build_spec.sources)
     return load_reference(plugin.ctx.course_root, plugin.ctx.spec.name, plugin.ctx.spec.library)
 
 @pytest.fixture
