@@ -152,3 +152,41 @@ def failure_message(result: SubmissionBuild, sources: tuple[str, ...], library: 
     log = str(result.log or "no output")[-LOG_TAIL:]
     return (f"your Cython extension ({names}) did not compile, so this test could not run. "
             f"Build it yourself with `python build_ext.py`; the compiler said:\n{log}")
+
+
+class BuildFailed(Exception):
+    """The submission's Cython extension did not compile (message: the compiler's tail)."""
+
+
+class ExtensionBuild:
+    """A submission's extension build, done once, before any of its code runs.
+
+    ``spec`` is the suite's :class:`~autograder.extensions.BuildSpec` (``None``:
+    nothing to build). ``result`` is the grader's record (``None`` until built).
+    """
+
+    def __init__(self, spec: BuildSpec | None) -> None:
+        self.spec = spec
+        self.result: SubmissionBuild | None = None
+
+    def folder(self, task: str | None, submission_root: Path, library: str, deadline: float,
+               **sandbox_args: Any) -> str | None:
+        """Build (first call only); the compiled package's folder, or ``None``.
+
+        Raises :class:`BuildFailed` when ``task`` needs the extension and the build
+        failed. ``deadline`` (``time.monotonic()``) bounds the build's time.
+        """
+        if self.spec is None:
+            return None
+        if self.result is None:
+            timeout = max(1.0, min(self.spec.timeout, deadline - time.monotonic()))
+            self.result = build_submission(submission_root, library, self.spec, timeout,
+                                           **sandbox_args)
+        if task in self.spec.tasks and not self.result.ok:
+            raise BuildFailed(failure_message(self.result, self.spec.sources, library))
+        return str(self.result.path) if self.result.path else None
+
+    def remove(self) -> None:
+        """Delete the compiled copy (at the end of the submission's grading)."""
+        if self.result is not None:
+            self.result.remove()

@@ -43,10 +43,6 @@ class BudgetExhausted(Exception):
     """The submission's overall time limit ran out before this test started."""
 
 
-class BuildFailed(Exception):
-    """The submission's Cython extension did not compile (message: the compiler's tail)."""
-
-
 @dataclass
 class RunContext:
     """Everything a run of the plugin needs to know."""
@@ -87,7 +83,7 @@ def describe_exception(exc: BaseException) -> tuple[str, bool]:
         return f"your code's worker process died: {exc.reason}", False
     if isinstance(exc, BudgetExhausted):
         return BUDGET_MESSAGE, False
-    if isinstance(exc, BuildFailed):
+    if isinstance(exc, builds.BuildFailed):
         return str(exc)[:4000], False
     if isinstance(exc, pytest.fail.Exception):
         return str(exc.msg or "failed"), False
@@ -170,7 +166,7 @@ class GraderPlugin:
         self._reference_fingerprint: str | None = None
         suite = ctx.spec.path.parent if ctx.spec.path is not None else None
         self.build_spec = extensions.load_build_spec(suite, ctx.spec.tasks)
-        self.ext: builds.SubmissionBuild | None = None  # the grader's record of the build
+        self.ext = builds.ExtensionBuild(self.build_spec)  # the grader's record of the build
 
     # -- reference results ------------------------------------------------------
     def reference_fingerprint(self) -> str:
@@ -243,27 +239,16 @@ class GraderPlugin:
             self._zygote = None
 
     def extension_folder(self, task: str | None) -> str | None:
-        """Build the submission's extension once, before any of its code runs (the
-        record is the grader's: :mod:`autograder.builds`); the compiled package's
-        folder or ``None``. Raises BuildFailed for a task that needs a failed build."""
-        spec = self.build_spec
-        if spec is None:
-            return None
-        if self.ext is None:
-            self.ext = builds.build_submission(
-                self.ctx.submission.root, self.ctx.spec.library, spec,
-                timeout=max(1.0, min(spec.timeout, self.ctx.deadline - time.monotonic())),
-                memory_limit_mb=self.ctx.memory_limit_mb, sandbox_user=self.ctx.sandbox_user,
-                python=self.ctx.python, hide=[self.ctx.course_root, *self.ctx.hide])
-        if task in spec.tasks and not self.ext.ok:
-            raise BuildFailed(builds.failure_message(self.ext, spec.sources,
-                                                     self.ctx.spec.library))
-        return str(self.ext.path) if self.ext.path else None
+        """The compiled package's folder, built before any student code runs (see
+        :class:`autograder.builds.ExtensionBuild`, which raises ``BuildFailed``)."""
+        return self.ext.folder(task, self.ctx.submission.root, self.ctx.spec.library,
+                               self.ctx.deadline, memory_limit_mb=self.ctx.memory_limit_mb,
+                               sandbox_user=self.ctx.sandbox_user, python=self.ctx.python,
+                               hide=[self.ctx.course_root, *self.ctx.hide])
 
     def pytest_sessionfinish(self, session: pytest.Session) -> None:
         self.close_zygote()
-        if self.ext is not None:
-            self.ext.remove()
+        self.ext.remove()
 
     # -- configuration and collection ----------------------------------------
     def pytest_configure(self, config: pytest.Config) -> None:
