@@ -118,10 +118,10 @@ class Sandbox:
     ``isolate`` (``None``: confine when :func:`isolation_available`; ``True``:
     confine or fail; ``False``: never), ``zygote`` (a :class:`Zygote` of the
     same submission to fork the worker from, instead of starting a new
-    interpreter: the limits and confinement are then the zygote's). After
+    interpreter: the limits and confinement are then the zygote's), ``ext_dir``
+    (the grader's compiled package, read-only, first on ``sys.path``). After
     :meth:`start`, ``isolated`` tells whether the worker is confined, and
-    ``isolation_note`` why (not).
-    """
+    ``isolation_note`` why (not)."""
 
     def __init__(
         self,
