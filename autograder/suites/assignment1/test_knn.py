@@ -14,7 +14,7 @@ import time
 import numpy as np
 import pytest
 
-from autograder.checks import assert_close, assert_speedup, time_call
+from autograder.checks import assert_close, assert_speedup, expect_reference, time_call
 
 RTOL = 1e-7
 ATOL = 1e-9
@@ -39,8 +39,8 @@ CIFAR_CASES = [("k1", 1, 1000, 100), ("k5", 5, 1000, 100)]
 
 # Speed: (num_train, num_test, D); no loops must be SPEED_FACTOR x faster than
 # the reference's two loops, timed in the same run: SPEED_ROUNDS interleaved
-# rounds, each SPEED_REPEAT student calls (after a warm-up call, wall time by
-# the grader's clock) and one reference call (CPU time of the grader's thread,
+# rounds, each SPEED_REPEAT student calls on fresh test rows (after a warm-up
+# call; every result checked; see Sandbox.timeit for what is timed) and one reference call (CPU time of the grader's thread,
 # which another process cannot inflate); best against best. With the other
 # core busy the reference solution measures about 170-200x, a one-loop
 # solution about 10x, two loops 1x (benchmarks/perf_stability.py).
@@ -100,10 +100,15 @@ def test_distances_no_loops_speed(student, reference, rng, seed):
     ref.train(X_train, y_train)
     ref.compute_distances_two_loops(X_test[:2])  # warm-up
     knn = student.lib.classifiers.KNearestNeighbor()
-    knn.train(student.put(X_train), student.put(y_train))
-    X_remote = student.put(X_test)
+    knn.train(X_train, y_train)
+
+    def fresh_test_rows(r: np.random.Generator) -> tuple:
+        return (r.standard_normal((num_test, d)),)
+
+    # every timed call gets new test rows and its distances are checked
+    check = expect_reference(ref.compute_distances_no_loops, names="dists", rtol=RTOL, atol=ATOL)
     assert_speedup(
-        lambda: student.timeit(knn.compute_distances_no_loops, X_remote,
+        lambda: student.timeit(knn.compute_distances_no_loops, fresh_test_rows, check, rng=rng,
                                repeat=SPEED_REPEAT, warmup=1),
         lambda: time_call(ref.compute_distances_two_loops, X_test, repeat=1, warmup=0,
                           clock=time.thread_time),
