@@ -247,10 +247,8 @@ class Sandbox:
         proc = self._proc
         if proc is not None:
             self._kill_group()
-            try:
+            with contextlib.suppress(subprocess.TimeoutExpired):  # an unkillable one
                 proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:  # pragma: no cover - unkillable
-                pass
         remove_leftovers(proc and proc.pid, self._uid, self._leased, self.zygote, self._tag)
         self._uid = None
         self._dead = self._dead or "the sandbox was stopped"
@@ -276,11 +274,9 @@ class Sandbox:
         self.close()
 
     def __del__(self) -> None:  # best effort; fixtures close explicitly
-        try:
+        with contextlib.suppress(Exception):
             if self._proc is not None and self._proc.returncode is None:
                 self._kill_group()
-        except Exception:
-            pass
 
     def _kill_group(self) -> None:
         if self._proc is None:
