@@ -123,6 +123,8 @@ def build_submission(submission_root: Path, library: str, spec: BuildSpec, timeo
             if isinstance(exc, WorkerDied) and exc.internal:
                 raise
             said = {"ok": False, "log": f"the build stopped: {exc}"}
+        if not isinstance(said, dict):
+            said = {"ok": False, "log": "the build's worker gave no answer"}
         sb.stop()  # the build's processes are all gone: its files no longer change
         result.log = str(said.get("log", ""))[-LOG_TAIL:]
         built = (sb.work_dir or Path("/nonexistent")) / "ext" / library

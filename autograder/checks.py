@@ -47,9 +47,8 @@ def _describe(value: Any) -> str:
         return f"an array of shape {value.shape} and dtype {value.dtype}"
     if value is None:
         return "None"
-    type_name = getattr(value, "type_name", None)
-    if isinstance(type_name, str):  # a RemoteObject
-        return f"a {type_name} object"
+    if type(value).__name__ in ("RemoteObject", "RemotePath"):  # never the class name it reports
+        return "an object that is not plain data"
     return f"a {type(value).__name__}"
 
 

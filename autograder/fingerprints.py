@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from autograder import config as cfg
+from autograder import library
 from autograder.options import GradeOptions
 from autograder.submission import SKIP_DIRS
 
@@ -65,8 +66,9 @@ def fingerprint(path: str | os.PathLike[str]) -> str:
 def grader_key(spec: cfg.AssignmentSpec, suite: Path, course_root: Path | None,
                options: GradeOptions) -> str:
     """sha256 of what decides a grade besides the submission: the suite's files, the
-    reference library (``source/<assignment>/<library>``, compiled files left out) and
-    the options (paths left out, the data setting of the environment in)."""
+    reference library (``source/<assignment>/<library>`` and its shared modules,
+    compiled files left out) and the options (paths left out, the data setting of the
+    environment in)."""
     h = hashlib.sha256()
     h.update(b"suite\0")
     _hash_tree(h, suite)
@@ -74,7 +76,11 @@ def grader_key(spec: cfg.AssignmentSpec, suite: Path, course_root: Path | None,
         ref = course_root / "source" / spec.name / spec.library
         if ref.is_dir():
             h.update(b"reference\0")
-            _hash_tree(h, ref, skip_files=(".pyc", ".pyo", ".so", ".c"))
+            own, *shared = library.package_dirs(ref.parent, spec.library, spec.student_library)
+            _hash_tree(h, own, skip_files=(".pyc", ".pyo", ".so", ".c"))
+            for folder in shared:  # source/_common/<common>/<library> (autograder/library.py)
+                h.update(b"shared\0")
+                _hash_tree(h, folder, skip_files=(".pyc", ".pyo", ".so", ".c"))
     opts = {k: v for k, v in asdict(options).items() if k not in ("suite_dir", "course_root")}
     opts["data_env"] = os.environ.get("CVCOURSE_DATA_DIR")
     h.update(json.dumps(opts, sort_keys=True).encode())

@@ -2,7 +2,7 @@
 
 It registers one marker per task of ``tasks.toml``, checks that every test
 carries exactly one, provides the fixtures the suites use (``student``,
-``reference``, ``seed``, ``rng``, ``cifar``, ``submission``) and records each
+``reference``, ``seed``, ``rng``, ``dataset``, ``cifar``, ``submission``) and records each
 test's outcome with a student-readable message (never the hidden test's source
 or pytest's traceback).
 """
@@ -18,7 +18,7 @@ import sys
 import tempfile
 import time
 import types
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -28,10 +28,19 @@ import pytest
 
 from autograder import builds, extensions
 from autograder.config import DEFAULT_MEMORY_LIMIT_MB, AssignmentSpec
+from autograder.data import DataUse
 from autograder.reference import ReferenceResults, load_reference
 from autograder.report import TestResult
-from autograder.sandbox import Sandbox, StudentError, WorkerDied, Zygote, isolation_available
+from autograder.sandbox import (
+    MalformedReply,
+    Sandbox,
+    StudentError,
+    WorkerDied,
+    Zygote,
+    isolation_available,
+)
 from autograder.submission import Submission
+from autograder.values import StudentValueError
 
 BUDGET_MESSAGE = "submission time budget exhausted"
 PLUGIN_KEY = pytest.StashKey["GraderPlugin"]()
@@ -72,9 +81,20 @@ def _display_name(item: pytest.Item) -> str:
 
 
 def describe_exception(exc: BaseException) -> tuple[str, bool]:
-    """Student-readable message for a test failure and whether it is internal."""
+    """Student-readable message for a test failure and whether it is internal.
+
+    Whatever the student's code or its values can cause (its exceptions, a dead
+    or misbehaving worker, a returned value an accessor of
+    :mod:`autograder.values` refuses, a failed check) is the student's failed
+    test; any other exception is a bug of the grader or the suite, reported as
+    an internal grader error.
+    """
     if isinstance(exc, StudentError):
         return exc.describe(), False
+    if isinstance(exc, StudentValueError):  # a returned value of the wrong kind/shape/dtype
+        return str(exc)[:2000], False
+    if isinstance(exc, MalformedReply):
+        return exc.reason, False
     if isinstance(exc, WorkerDied):
         if exc.internal:
             return f"the grader failed to start a worker: {exc.reason}", True
@@ -106,17 +126,16 @@ class GraderPlugin:
         self.order: list[str] = []
         self.internal_errors: list[str] = []
         self.item_task: dict[str, str | None] = {}
-        self.data_source = "not used"
+        self.data = DataUse()  # the data sets the run used, their sources and fingerprint
         self.isolated: bool | None = None
         self.isolation_note = ""
         self._zygote: Zygote | None = None
         self._zygote_failures = 0
-        self.data_fingerprint = "no data"
         self.student_s = 0.0  # time spent waiting on workers (student code)
         self.workers_s = 0.0  # time spent starting and stopping workers
         self.reference_results = ReferenceResults(
             ctx.spec.name, ctx.course_root / "source" / ctx.spec.name / ctx.spec.library,
-            ctx.cache_dir)
+            ctx.cache_dir, ctx.spec.student_library)
         suite = ctx.spec.path.parent if ctx.spec.path is not None else None
         self.build_spec = extensions.load_build_spec(suite, ctx.spec.tasks)
         self.ext = builds.ExtensionBuild(self.build_spec)  # the grader's record of the build
@@ -370,7 +389,8 @@ def reference(request: pytest.FixtureRequest) -> types.ModuleType:
     if plugin.build_spec is not None:  # trusted code: compiled in place when missing or stale
         pkg = plugin.ctx.course_root / "source" / plugin.ctx.spec.name / plugin.ctx.spec.library
         extensions.ensure_reference_built(pkg, plugin.ctx.spec.library, plugin.build_spec.sources)
-    return load_reference(plugin.ctx.course_root, plugin.ctx.spec.name, plugin.ctx.spec.library)
+    return load_reference(plugin.ctx.course_root, plugin.ctx.spec.name, plugin.ctx.spec.library,
+                          plugin.ctx.spec.student_library)
 
 @pytest.fixture
 def reference_memo(request: pytest.FixtureRequest, seed: int) -> Any:
@@ -386,18 +406,27 @@ def reference_memo(request: pytest.FixtureRequest, seed: int) -> Any:
 
     def memo(compute: Any, **key: Any) -> dict[str, Any]:
         parts = json.dumps(key, sort_keys=True, default=str)
-        name = f"{request.node.nodeid}|{seed}|{plugin.data_fingerprint}|{parts}"
+        name = f"{request.node.nodeid}|{seed}|{plugin.data.fingerprint}|{parts}"
         return plugin.reference_results.get(name, compute)
 
     return memo
 
 
 @pytest.fixture(scope="session")
-def cifar(request: pytest.FixtureRequest) -> dict[str, np.ndarray]:
-    """Preprocessed CIFAR-10 splits (float64, mean-subtracted, flattened rows, read-only)."""
+def dataset(request: pytest.FixtureRequest) -> Callable[[str], Any]:
+    """``dataset(name)``: the registered data set ``name`` (:mod:`coursedata.registry`;
+    ``cifar10`` is the CS231n splits, read-only), from the run's data directory or a
+    stand-in generated in the official format; the report names each one's source."""
     plugin = _plugin(request)
-    from autograder import data
 
-    arrays, plugin.data_source, plugin.data_fingerprint = data.cifar(plugin.ctx.data_dir,
-                                                                     plugin.ctx.scratch)
-    return dict(arrays)
+    def get(name: str) -> Any:
+        loaded = plugin.data.load(name, plugin.ctx.data_dir, plugin.ctx.scratch)
+        return dict(loaded) if isinstance(loaded, dict) else loaded
+
+    return get
+
+
+@pytest.fixture(scope="session")
+def cifar(dataset: Callable[[str], Any]) -> dict[str, np.ndarray]:
+    """``dataset("cifar10")``: preprocessed CIFAR-10 splits (kept for the existing suites)."""
+    return dataset("cifar10")

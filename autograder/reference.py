@@ -1,7 +1,8 @@
 """The instructor's reference library in the grader's process, and its remembered results.
 
-:func:`load_reference` imports ``source/<assignment>/<library>`` under a
-private name (``_reference_<assignment>``), its subpackages loading lazily.
+:func:`load_reference` imports ``source/<assignment>/<library>``, with the shared
+modules the assignment declares (:mod:`autograder.library`), under a private
+name (``_reference_<assignment>``), its subpackages loading lazily.
 :class:`ReferenceResults` remembers expensive reference results (a trained
 reference's accuracy) per reference version and key: in memory for the
 process, and on disk when the runner gives it a folder.
@@ -20,26 +21,34 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from autograder import library as student_library
+from autograder.config import StudentLibrary
+
 __all__ = ["ReferenceResults", "load_reference"]
 
 _MEMO: dict[str, dict[str, Any]] = {}  # reference results remembered by this process
 
 
-def load_reference(course_root: Path, assignment: str, library: str) -> types.ModuleType:
-    """Import ``<course_root>/source/<assignment>/<library>`` as ``_reference_<assignment>``.
+def load_reference(course_root: Path, assignment: str, library: str,
+                   shared: StudentLibrary | None = None) -> types.ModuleType:
+    """Import the reference library ``library`` of ``assignment`` as ``_reference_<assignment>``.
 
-    Submodules load lazily on attribute access (``reference.layers``).
+    The package is ``<course_root>/source/<assignment>/<library>`` together with the
+    shared modules the assignment declares (``shared``; default: its installed
+    suite's ``[student_library]``): the library the students get. Submodules
+    load lazily on attribute access (``reference.layers``).
     """
-    pkg_dir = course_root / "source" / assignment / library
+    assignment_dir = course_root / "source" / assignment
+    pkg_dir = assignment_dir / library
     init = pkg_dir / "__init__.py"
     if not init.is_file():
         raise FileNotFoundError(f"reference package not found: {pkg_dir}")
+    decl = shared if shared is not None else student_library.declared(assignment)
+    search = [str(p) for p in student_library.package_dirs(assignment_dir, library, decl)]
     name = f"_reference_{assignment}"
     for mod in [m for m in sys.modules if m == name or m.startswith(name + ".")]:
         del sys.modules[mod]
-    spec = importlib.util.spec_from_file_location(
-        name, init, submodule_search_locations=[str(pkg_dir)]
-    )
+    spec = importlib.util.spec_from_file_location(name, init, submodule_search_locations=search)
     assert spec is not None and spec.loader is not None
     module = importlib.util.module_from_spec(spec)
     sys.modules[name] = module
@@ -77,22 +86,28 @@ def _make_lazy(pkg: types.ModuleType) -> None:
 class ReferenceResults:
     """Results of the reference library at ``library_dir`` (of ``assignment``), remembered.
 
-    ``cache_dir``: where they are also kept on disk (``None``: memory only).
+    ``cache_dir``: where they are also kept on disk (``None``: memory only);
+    ``shared``: the assignment's shared student files (part of the library).
     """
 
-    def __init__(self, assignment: str, library_dir: Path, cache_dir: Path | None) -> None:
+    def __init__(self, assignment: str, library_dir: Path, cache_dir: Path | None,
+                 shared: StudentLibrary | None = None) -> None:
         self.assignment = assignment
         self.library_dir = library_dir
         self.cache_dir = cache_dir
+        self.shared = shared if shared is not None else StudentLibrary()
         self._fingerprint: str | None = None
 
     def fingerprint(self) -> str:
-        """sha256 over the reference library's files (a changed reference is a new key)."""
+        """sha256 over the reference library's files, shared ones included (a changed
+        reference is a new key)."""
         if self._fingerprint is None:
             lib = self.library_dir
+            files = student_library.library_files(lib.parent, lib.name, self.shared)
             h = hashlib.sha256()
-            for path in sorted(p for p in lib.rglob("*") if p.suffix in (".py", ".pyx")):
-                h.update(str(path.relative_to(lib)).encode() + b"\0" + path.read_bytes())
+            for rel, path in files.items():
+                if path.suffix in (".py", ".pyx"):
+                    h.update(rel.encode() + b"\0" + path.read_bytes())
             self._fingerprint = h.hexdigest()
         return self._fingerprint
 

@@ -8,10 +8,10 @@ import subprocess
 import sys
 from pathlib import Path
 
+import course_data
 import pytest
 
 REPO = Path(__file__).resolve().parents[1]
-SHARED_DATA = REPO.parent / "shared" / "data"
 NBGRADER = [sys.executable, "-m", "nbgrader"]
 
 
@@ -22,14 +22,24 @@ def repo_root() -> Path:
 
 
 @pytest.fixture(scope="session")
-def course_data_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A data directory holding ``cifar-10-batches-py``.
+def course_data_dir() -> Path:
+    """The data directory graders get in tests (``course_data.data_dir``).
 
-    The offline copy of the real data at ``../shared/data`` when present,
-    otherwise a small generated dataset in the official pickle layout.
+    It may hold no CIFAR-10: the grader then generates its stand-in itself and
+    labels the grade with it, as it does on a fresh machine.
     """
-    if (SHARED_DATA / "cifar-10-batches-py").is_dir():
-        return SHARED_DATA
+    return course_data.data_dir()
+
+
+@pytest.fixture(scope="session")
+def notebook_data_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A data directory that holds ``cifar-10-batches-py`` (the notebooks load it).
+
+    The tests' data directory when it holds CIFAR-10, otherwise a generated
+    stand-in in the official pickle layout.
+    """
+    if course_data.real_cifar() is not None:
+        return course_data.data_dir()
     from coursedata import cifar10
 
     root = tmp_path_factory.mktemp("data")

@@ -23,6 +23,7 @@ import tomllib
 import types
 from pathlib import Path
 
+import course_data
 import numpy as np
 import pytest
 
@@ -34,7 +35,6 @@ REPO = Path(__file__).resolve().parents[1]
 SOURCE = REPO / "source" / "assignment2"
 RELEASE = REPO / "release" / "assignment2"
 SUITE = REPO / "autograder" / "suites" / "assignment2"
-SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 PYTORCH_TASKS = ["pytorch_flatten", "pytorch_two_layer_fc", "pytorch_three_layer_convnet",
                  "pytorch_module_api", "pytorch_sequential", "pytorch_my_model"]
 
@@ -111,13 +111,7 @@ def test_reference_submission_carries_the_weights(tmp_path: Path) -> None:
 
 def _env(tmp_path: Path) -> dict[str, str]:
     env = dict(os.environ)
-    if (SHARED_DATA / "cifar-10-batches-py").is_dir():
-        env["CVCOURSE_DATA_DIR"] = str(SHARED_DATA)
-    else:
-        from coursedata import cifar10
-
-        cifar10.write_fixture(tmp_path / "data" / "cifar-10-batches-py")
-        env["CVCOURSE_DATA_DIR"] = str(tmp_path / "data")
+    env["CVCOURSE_DATA_DIR"] = str(course_data.data_dir())  # no CIFAR-10: generated
     env["PYTHONPATH"] = os.pathsep.join(p for p in (str(REPO), env.get("PYTHONPATH", "")) if p)
     return env
 

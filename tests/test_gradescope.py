@@ -29,7 +29,9 @@ from packaging.utils import canonicalize_name
 from autograder import cli, config
 from autograder.gradescope import (
     AUTHORING_ONLY,
+    MANIFEST,
     PYTORCH_CPU_INDEX,
+    SETUP,
     BuildError,
     build_bundle,
     extract_bundle,
@@ -156,7 +158,10 @@ def test_bundle_holds_grader_suite_and_reference_only(a1_bundle: Path) -> None:
     assert not parts & {"__pycache__", ".git", "release", "solutions", "tests", "coursegen",
                         "submitted", "autograded", "feedback", "build", "datasets"}
     assert not [n for n in names if n.endswith((".ipynb", ".pyc", ".html", ".db"))]
-    assert {n.split("/")[2] for n in names if n.startswith("course/source/")} == {"assignment1"}
+    assert {n.split("/")[2] for n in names if n.startswith("course/source/")} == {"assignment1", "_common"}
+    # the shared modules of the reference package, not the shared student tools
+    assert "course/source/_common/cs231n/cs231n/solver.py" in names
+    assert not [n for n in names if n.endswith("submit.py")]
     assert {n.split("/")[3] for n in names if n.startswith("course/source/")} == {"cs231n"}
     assert {n.split("/")[3] for n in names
             if n.startswith("course/autograder/suites/") and n.count("/") > 3} == {"assignment1"}
@@ -399,3 +404,30 @@ def test_root_without_namespaces_refuses_to_grade_and_says_why(a1_bundle: Path,
     assert data["score"] == 0 and data["extra_data"]["internal_error"] is True
     assert data["extra_data"]["isolated"] is False
     assert "isolation was required but is not available" in data["output"]
+
+
+# --------------------------------------------------------------------------- data in the bundle
+
+
+def test_with_data_downloads_registered_sets(tmp_path: Path) -> None:
+    path = build_bundle("assignment1", tmp_path / "b.zip", with_data=("mnist",),
+                        download_cifar10=True)
+    with zipfile.ZipFile(path) as zf:
+        setup = zf.read(SETUP).decode()
+        manifest = json.loads(zf.read(MANIFEST))
+        names = set(zf.namelist())
+    assert "WITH_DATA='mnist cifar10'" in setup and 'coursedata download "$name"' in setup
+    assert manifest["with_data"] == ["mnist", "cifar10"] and manifest["download_cifar10"] is True
+    assert any(n.endswith("coursedata/registry.py") for n in names)
+
+
+def test_build_refuses_unverified_or_ungradable_data(tmp_path: Path) -> None:
+    with pytest.raises(BuildError, match="--with-data styles: no verified checksum"):
+        build_bundle("assignment1", tmp_path, with_data=("styles",))
+    with pytest.raises(BuildError, match="unknown data set 'cifar100'"):
+        build_bundle("assignment1", tmp_path, with_data=("cifar100",))
+    with pytest.raises(BuildError, match="pytorch_my_model cannot be graded on generated cifar10.*"
+                                         "--with-data cifar10"):
+        build_bundle("assignment2", tmp_path)
+    assert build_bundle("assignment2", tmp_path / "ok.zip", allow_ungradable=True).is_file()
+    assert build_bundle("assignment2", tmp_path / "real.zip", with_data=("cifar10",)).is_file()

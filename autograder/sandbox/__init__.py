@@ -2,7 +2,8 @@
 
 Public names: :class:`Sandbox`, :class:`Zygote`, :class:`RemotePath`,
 :class:`RemoteObject`, :class:`Ref`, :class:`Timing`, :class:`StudentError`,
-:class:`WorkerDied`, :func:`isolation_available`.
+:class:`WorkerDied`, :class:`MalformedReply` (a :class:`WorkerDied`: the worker
+broke the protocol), :func:`isolation_available`.
 
 Modules, grader side: ``errors`` (what a request can end in), ``paths`` (what a
 confined worker sees), ``launch`` (scratch folder, confinement plan, limits),
@@ -14,7 +15,7 @@ requests, the isolation verdict), ``zygote`` (the per-submission fork server),
 importing only the standard library: ``worker``, ``protocol``, ``jail``.
 """
 
-from autograder.sandbox.errors import StudentError, WorkerDied
+from autograder.sandbox.errors import MalformedReply, StudentError, WorkerDied
 from autograder.sandbox.protocol import Ref
 from autograder.sandbox.remote import RemoteObject, RemotePath
 from autograder.sandbox.sandbox import Sandbox, isolation_available
@@ -22,6 +23,7 @@ from autograder.sandbox.timing import Timing
 from autograder.sandbox.zygote import Zygote
 
 __all__ = [
+    "MalformedReply",
     "Ref",
     "RemoteObject",
     "RemotePath",

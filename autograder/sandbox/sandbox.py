@@ -30,7 +30,7 @@ from autograder.config import (
     DEFAULT_TIMEOUT,
 )
 from autograder.sandbox import protocol, timing
-from autograder.sandbox.errors import StudentError, WorkerDied, death_reason
+from autograder.sandbox.errors import MalformedReply, StudentError, WorkerDied, death_reason
 from autograder.sandbox.launch import DEFAULT_NPROC_LIMIT, Launch, confined_note, containment_note
 from autograder.sandbox.protocol import Ref
 from autograder.sandbox.reaping import kill_namespace, remove_leftovers, remove_scratch
@@ -213,24 +213,8 @@ class Sandbox:
         self.startup_s = time.perf_counter() - t0
 
     def _start_from_zygote(self, zygote: Zygote) -> None:
-        self._scratch = Path(tempfile.mkdtemp(prefix="ag-log-"))
+        self._proc, self._req_fd, self._resp_fd, self._scratch = zygote.fork_worker(self.seed)
         self.log_path = self._scratch / "output.log"
-        log = os.open(self.log_path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
-        req_r, req_w = os.pipe()
-        resp_r, resp_w = os.pipe()
-        try:
-            self._proc = zygote.spawn(self.seed, (req_r, resp_w, log))
-        except WorkerDied:
-            for fd in (req_w, resp_r):
-                os.close(fd)
-            remove_scratch(self._scratch)
-            raise
-        finally:
-            for fd in (req_r, resp_w, log):
-                os.close(fd)
-        self._req_fd = req_w
-        self._resp_fd = resp_r
-        os.set_blocking(req_w, False)
         self.isolated = zygote.isolated
         self.isolation_note = zygote.isolation_note
 
@@ -327,6 +311,18 @@ class Sandbox:
         self._dead = reason
         return WorkerDied(reason)
 
+    def _malformed(self, detail: str) -> MalformedReply:
+        """Stop a worker that broke the protocol; the error to raise."""
+        self._kill_group()
+        if self._proc is not None:
+            try:
+                self._proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:  # pragma: no cover
+                pass
+        err = MalformedReply(detail[:300])
+        self._dead = err.reason
+        return err
+
     def _request(self, msg: dict[str, Any], timeout: float | None = None) -> Any:
         data = self._encode(msg)
         if self._stopwatch is not None:  # any other request while timing: wall time
@@ -367,9 +363,9 @@ class Sandbox:
         except protocol.ChannelClosed as exc:
             raise self._die(str(exc)) from None
         except protocol.ProtocolError as exc:
-            raise self._die(f"protocol error: {exc}") from None
+            raise self._malformed(str(exc)) from None
         if not isinstance(reply, dict) or reply.get("status") not in ("ok", "error"):
-            raise self._die("protocol error: malformed reply")
+            raise self._malformed("not a reply")
         if reply["status"] == "ok":
             return reply.get("value")
         type_name = str(reply.get("type", "Exception"))
@@ -390,7 +386,7 @@ class Sandbox:
         """What the worker achieved at start: ``isolated``, ``uid``, ``network``, ``error``."""
         value = self._request({"op": "info"}, timeout=timeout)
         if not isinstance(value, dict):
-            raise self._die("protocol error: info is not a dict")
+            raise self._malformed("info is not a dict")
         return value
 
     def ping(self) -> str:
@@ -401,7 +397,7 @@ class Sandbox:
         """Store ``value`` in the worker once; pass the returned :class:`Ref` later."""
         ref = self._request({"op": "put", "value": value})
         if not isinstance(ref, Ref):
-            raise self._die("protocol error: put did not return a reference")
+            raise self._malformed("put did not return a reference")
         return ref
 
     def build(self, sources: list[str] | tuple[str, ...], timeout: float = 180.0) -> Any:
@@ -428,21 +424,9 @@ class Sandbox:
         on a wrong result. What counts: :mod:`autograder.sandbox.timing`.
         ``best``: minimum over the ``repeat`` calls; ``name`` labels failures.
         """
-        if not callable(fn):
-            raise TypeError("timeit needs a remote callable such as student.lib.mod.func")
-        target = fn._target if isinstance(fn, RemotePath) else {}
-        label = name or (str(target.get("path") or ".".join(target.get("attrs", [])))
-                         or getattr(fn, "__name__", "the code"))
-        return timing.run_timed(self._start_stopwatch, self._stop_stopwatch, fn, make_inputs,
-                                check, rng=rng, repeat=repeat, warmup=warmup, label=label)
-
-    def _start_stopwatch(self) -> timing.Stopwatch:
-        if self._proc is None:
-            raise WorkerDied("the worker was not started")
-        zygote = getattr(self._proc, "zygote", None)  # a forked worker runs as the zygote's uid
-        uid = self._uid if self._uid is not None else getattr(zygote, "uid", None)
-        self._stopwatch = timing.Stopwatch(self._proc.pid, uid, seen=self._timed_inputs)
-        return self._stopwatch
-
-    def _stop_stopwatch(self) -> None:
-        self._stopwatch = None
+        if not callable(fn) or self._proc is None:
+            raise TypeError("timeit needs a started sandbox and a remote callable")
+        return timing.run_timed(
+            lambda: timing.Stopwatch.of(self._proc, self._uid, self._timed_inputs),
+            lambda watch: setattr(self, "_stopwatch", watch), fn, make_inputs, check,
+            rng=rng, repeat=repeat, warmup=warmup, label=timing.label(fn, name))
