@@ -9,7 +9,8 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 # nbgrader runs alembic from PATH: put the venv first.
 export PATH := $(abspath $(BIN)):$(PATH)
-ASSIGNMENTS ?= assignment1 assignment2
+# The declared assignments: every suite folder with a declaration (autograder/config.py).
+ASSIGNMENTS ?= $(sort $(patsubst autograder/suites/%/tasks.toml,%,$(wildcard autograder/suites/*/tasks.toml)))
 # Assignment 2's PyTorch part: the version pinned in pyproject.toml.
 TORCH ?= torch==2.13.0
 # Data directory (CVCOURSE_DATA_DIR): the offline course data beside the
@@ -52,7 +53,7 @@ $(VENV)/.installed: pyproject.toml | $(BIN)/python
 setup: $(VENV)/.installed
 
 release: setup
-	@for a in $(ASSIGNMENTS); do $(BIN)/nbgrader generate_assignment $$a --force --log-level=WARN || exit 1; done
+	@for a in $(ASSIGNMENTS); do $(BIN)/python -m coursegen.release $$a || exit 1; done
 
 solutions: setup
 	@for a in $(ASSIGNMENTS); do $(BIN)/python -m coursegen.solutions $$a || exit 1; done
@@ -60,7 +61,8 @@ solutions: setup
 demo: release
 	$(BIN)/python -m coursegen.demo
 
-# The suite runs on every core (pytest-xdist), a test file per worker at a time;
+# The suite runs on every core (pytest-xdist), a test file per worker at a time
+# (tests/test_grading.py: an assignment per worker; tests/conftest.py's scheduler);
 # the performance tests are built to hold with the other core busy.
 PYTEST_WORKERS ?= auto
 test: setup $(STUDENT_PYTHONS)
@@ -68,8 +70,7 @@ test: setup $(STUDENT_PYTHONS)
 
 # The tests whose verdicts depend on the data, run on generated stand-ins only:
 # CVCOURSE_DATA_DIR is an empty folder, as on a machine without the course data.
-DATA_TESTS ?= tests/test_datasets.py tests/test_assignment1_grading.py \
-              tests/test_assignment2_grading.py tests/test_assignment2_pytorch.py
+DATA_TESTS ?= tests/test_datasets.py tests/test_grading.py tests/test_assignment2_pytorch.py
 test-nodata: setup $(STUDENT_PYTHONS)
 	@empty=$$(mktemp -d) && echo "CVCOURSE_DATA_DIR=$$empty (empty: generated data only)" && \
 	CVCOURSE_DATA_DIR=$$empty $(BIN)/python -m pytest -n $(PYTEST_WORKERS) --dist loadfile \

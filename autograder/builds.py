@@ -1,7 +1,7 @@
 """The grader's build of a submission's extension: judged and kept by the grader.
 
 :func:`build_submission` compiles the submission's Cython sources (declared in
-the suite's ``build.toml``, see :mod:`autograder.extensions`) once, before any
+the ``[build]`` table of ``tasks.toml``, see :mod:`autograder.extensions`) once, before any
 of the submission's code runs, in a confined worker of its own (a uid of its
 own, no student module imported). Once that worker and everything it started
 are gone, the grader itself checks that every declared module was compiled
@@ -29,7 +29,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from autograder.extensions import LOG_TAIL, BuildSpec
+from autograder.config import BuildSpec
+from autograder.extensions import LOG_TAIL
 from autograder.sandbox import Sandbox, StudentError, WorkerDied
 
 MAX_OUTPUT_FILES = 5000
@@ -163,7 +164,7 @@ class BuildFailed(Exception):
 class ExtensionBuild:
     """A submission's extension build, done once, before any of its code runs.
 
-    ``spec`` is the suite's :class:`~autograder.extensions.BuildSpec` (``None``:
+    ``spec`` is the assignment's :class:`~autograder.config.BuildSpec` (``None``:
     nothing to build). ``result`` is the grader's record (``None`` until built).
     """
 

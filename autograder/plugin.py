@@ -136,8 +136,7 @@ class GraderPlugin:
         self.reference_results = ReferenceResults(
             ctx.spec.name, ctx.course_root / "source" / ctx.spec.name / ctx.spec.library,
             ctx.cache_dir, ctx.spec.student_library)
-        suite = ctx.spec.path.parent if ctx.spec.path is not None else None
-        self.build_spec = extensions.load_build_spec(suite, ctx.spec.tasks)
+        self.build_spec = ctx.spec.build
         self.ext = builds.ExtensionBuild(self.build_spec)  # the grader's record of the build
 
     # -- workers ---------------------------------------------------------------

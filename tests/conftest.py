@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -83,8 +84,11 @@ class NbgraderCourse:
         )
 
     def generate(self, assignment: str) -> subprocess.CompletedProcess:
-        """``nbgrader generate_assignment ASSIGNMENT --force``: release/ and the gradebook."""
-        return self.nbgrader("generate_assignment", assignment, "--force")
+        """``python -m coursegen.release ASSIGNMENT`` (nbgrader, staged): release/ and the gradebook."""
+        return subprocess.run(
+            [sys.executable, "-m", "coursegen.release", assignment, "--root", str(self.root)],
+            cwd=self.root, capture_output=True, text=True, timeout=300, env=nbgrader_env(), check=False,
+        )
 
     def submit(self, assignment: str, student: str) -> Path:
         """Submit the generated release of ``assignment`` as ``student``'s, writable.
@@ -104,3 +108,31 @@ class NbgraderCourse:
 def nbgrader_course(tmp_path: Path) -> NbgraderCourse:
     """A fresh :class:`NbgraderCourse` in the test's temporary directory."""
     return NbgraderCourse(tmp_path)
+
+
+#: Test files whose tests are scheduled per assignment (their first parameter)
+#: rather than per file: each assignment's end-to-end grading on its own worker.
+SPLIT_BY_ASSIGNMENT = ("tests/test_grading.py",)
+_FIRST_PARAM = re.compile(r"\[([A-Za-z_][A-Za-z0-9_]*)[-\]]")
+
+
+@pytest.hookimpl(optionalhook=True)  # pytest-xdist's hook: absent under -p no:xdist
+def pytest_xdist_make_scheduler(config: pytest.Config, log: object) -> object | None:
+    """``--dist loadfile`` (``make test``), except that SPLIT_BY_ASSIGNMENT files split by assignment.
+
+    A file's tests run on one worker, so its module-scoped fixtures are built
+    once; tests/test_grading.py parametrizes every test by assignment first, so
+    the assignments grade on different workers, each building its reference
+    once. Other ``--dist`` modes are left to pytest-xdist.
+    """
+    if config.getvalue("dist") != "loadfile":
+        return None
+    from xdist.scheduler import LoadScopeScheduling
+
+    class FileOrAssignment(LoadScopeScheduling):
+        def _split_scope(self, nodeid: str) -> str:
+            file = nodeid.split("::", 1)[0]
+            m = _FIRST_PARAM.search(nodeid) if file in SPLIT_BY_ASSIGNMENT else None
+            return f"{file}::{m.group(1)}" if m else file
+
+    return FileOrAssignment(config, log)

@@ -19,7 +19,6 @@ import json
 import os
 import subprocess
 import sys
-import tomllib
 import types
 from pathlib import Path
 
@@ -27,6 +26,7 @@ import course_data
 import numpy as np
 import pytest
 
+from autograder.config import load_assignment
 from coursegen.mutants import build_reference_submission
 
 torch = pytest.importorskip("torch")
@@ -87,7 +87,7 @@ def test_load_weights_never_unpickles(tmp_path: Path) -> None:
 
 
 def test_thresholds_cover_every_kind_of_data() -> None:
-    config = tomllib.loads((SUITE / "pytorch.toml").read_text(encoding="utf-8"))["my_model"]
+    config = load_assignment("assignment2").tasks["pytorch_my_model"].params
     assert set(config["threshold"]) == {"cifar10", "cifar10_subset", "generated"}
     assert config["threshold"]["cifar10"] == PM.TARGET_ACCURACY == 0.70
     assert all(0 <= v <= 1 for v in config["threshold"].values())

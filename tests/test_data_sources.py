@@ -22,7 +22,7 @@ from pathlib import Path
 
 import course_data
 import pytest
-from grading_cases import REPO, GradingSpec, by_task, grade
+from test_grading import REPO, GradingSpec, by_task, grade
 
 from autograder import config as cfg
 from autograder import data

@@ -1,7 +1,7 @@
 """Hidden tests of Assignment 2's Cython im2col / col2im and the fast conv and pool layers.
 
 The student's extension is compiled once per submission inside the sandbox
-(``build.toml`` next to this file); a build failure fails these tests (and only
+(the ``[build]`` table of ``tasks.toml`` next to this file); a build failure fails these tests (and only
 these) with the compiler's message. Every output is compared with the
 reference on fresh random inputs: non-square filters, strides 1 to 3,
 paddings 0 to 2, float32 and float64, pools that overlap or do not tile the
