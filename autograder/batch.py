@@ -36,9 +36,14 @@ Outputs (under ``OUTPUT``, default ``grades/<assignment>``)
 Resuming
     A student is skipped when their folder holds a complete report (status
     ``graded`` or ``submission_problem``) made from the same submission bytes
-    (sha256 of the zip, or of the directory's files and names) and the same
+    (:func:`autograder.tree.fingerprint`: sha256 of the zip, or of the
+    directory's counting files and names) and the same
     grader (hidden suite, points table, reference library and grading options,
-    also a sha256). ``force=True`` regrades everyone. Failed gradings
+    also a sha256). The base seed is not part of that key: by default every
+    grading draws its own secret seed (recorded in the student's
+    ``batch.json`` and ``report.json``), and an unchanged student keeps the
+    report made with theirs; with an explicit ``seed``, a student whose report
+    was made with another seed is graded again. ``force=True`` regrades everyone. Failed gradings
     (``internal_error``, ``crashed``) are always retried.
 
 Timings
@@ -75,7 +80,7 @@ from typing import Any
 from autograder import config as cfg
 from autograder.feedback import AUDIENCES, DEFAULT_AUDIENCE, render_html, render_markdown
 from autograder.report import Report
-from autograder.submission import SKIP_DIRS
+from autograder.tree import BUILD_SUFFIXES, SKIP_DIRS, fingerprint, hash_tree
 
 __all__ = [
     "BatchError",
@@ -114,7 +119,7 @@ class BatchError(Exception):
 class GradeOptions:
     """Options passed to :func:`autograder.runner.grade` for every submission."""
 
-    seed: int = cfg.DEFAULT_SEED
+    seed: int | None = cfg.DEFAULT_SEED  # None: each student's grading draws its own secret seed
     course_root: str | None = None
     data_dir: str | None = None
     timeout: float | None = None
@@ -208,7 +213,8 @@ def discover(submissions: str | os.PathLike[str], assignment: str, *,
         layout = "folder"
         for child in sorted(root.iterdir()):
             name = child.name
-            if name.startswith(".") or name in SKIP_DIRS or child.resolve() in excluded:
+            if name.startswith(".") or name in SKIP_DIRS or \
+                    Path(os.path.realpath(child)) in excluded:  # never raises on a link loop
                 continue
             if child.is_dir():
                 student, kind = name, "directory"
@@ -230,59 +236,21 @@ def discover(submissions: str | os.PathLike[str], assignment: str, *,
                      course_dir=course_dir, notes=notes)
 
 
-# -- fingerprints ---------------------------------------------------------------------
-def _hash_file(h: Any, path: Path) -> None:
-    with open(path, "rb") as fh:
-        while chunk := fh.read(1 << 20):
-            h.update(chunk)
-
-
-def _hash_tree(h: Any, root: Path, skip_files: tuple[str, ...] = (".pyc", ".pyo")) -> None:
-    for dirpath, dirnames, filenames in os.walk(root, followlinks=False):
-        base = Path(dirpath)
-        links = [d for d in dirnames if (base / d).is_symlink()]
-        dirnames[:] = sorted(d for d in dirnames if d not in SKIP_DIRS and d not in links)
-        for name in sorted([*filenames, *links]):
-            if name.endswith(skip_files):
-                continue
-            full = base / name
-            rel = full.relative_to(root).as_posix().encode("utf-8", "surrogateescape")
-            if full.is_symlink():
-                h.update(b"L\0" + rel + b"\0" + os.readlink(full).encode("utf-8",
-                                                                       "surrogateescape") + b"\0")
-            elif full.is_file():
-                h.update(b"F\0" + rel + b"\0" + str(full.stat().st_size).encode() + b"\0")
-                _hash_file(h, full)
-
-
-def fingerprint(path: str | os.PathLike[str]) -> str:
-    """sha256 of a submission: a file's bytes, or a directory's file names and bytes.
-
-    Compiled files (``.pyc``) and the folders the intake ignores
-    (``__pycache__``, ``.git``...) do not count.
-    """
-    p = Path(path)
-    h = hashlib.sha256()
-    if p.is_file():
-        h.update(b"zip\0")
-        _hash_file(h, p)
-    else:
-        h.update(b"dir\0")
-        _hash_tree(h, p)
-    return h.hexdigest()
-
-
+# -- fingerprints (the rules live in autograder.tree) -----------------------------------
 def _grader_key(spec: cfg.AssignmentSpec, suite: Path, course_root: Path | None,
                 options: GradeOptions) -> str:
     h = hashlib.sha256()
     h.update(b"suite\0")
-    _hash_tree(h, suite)
+    hash_tree(h, suite)
     if course_root is not None:
         ref = course_root / "source" / spec.name / spec.library
         if ref.is_dir():
             h.update(b"reference\0")
-            _hash_tree(h, ref, skip_files=(".pyc", ".pyo", ".so", ".c"))
-    opts = {k: v for k, v in asdict(options).items() if k not in ("suite_dir", "course_root")}
+            hash_tree(h, ref, skip_suffixes=BUILD_SUFFIXES)
+    # not the seed: a drawn seed differs on every run, and any seed grades alike (skipping
+    # an unchanged student is decided on the seed separately, see grade_all)
+    opts = {k: v for k, v in asdict(options).items()
+            if k not in ("suite_dir", "course_root", "seed")}
     opts["data_env"] = os.environ.get("CVCOURSE_DATA_DIR")
     h.update(json.dumps(opts, sort_keys=True).encode())
     return h.hexdigest()
@@ -307,6 +275,7 @@ class StudentOutcome:
     timestamp: str | None = None
     audience: str = DEFAULT_AUDIENCE
     timing: dict[str, Any] = field(default_factory=dict)
+    seed: int | None = None  # the base seed this grading used (replay with --seed)
     graded_now: bool = False  # not stored: True when graded by this run
 
     @property
@@ -442,7 +411,7 @@ def _child_main(job: dict[str, Any]) -> None:
         max_score=report.max_score, tasks={t.id: t.score for t in report.tasks},
         submission=job["path"], layout=job["layout"], sha256=job["sha256"],
         grader_key=job["grader_key"], message=message, timestamp=job["timestamp"],
-        audience=job["audience"], timing=timing,
+        audience=job["audience"], timing=timing, seed=report.seed,
     )
     _write_student_files(staging, report, outcome)
 
@@ -698,7 +667,6 @@ def grade_all(
     out.mkdir(parents=True, exist_ok=True)
     staging_root = out / STAGING_DIR
     shutil.rmtree(staging_root, ignore_errors=True)  # leftovers of an interrupted run
-    staging_root.mkdir()
 
     outcomes: dict[str, StudentOutcome] = {}
     work: list[tuple[SubmissionEntry, dict[str, Any]]] = []
@@ -707,7 +675,8 @@ def grade_all(
         sha = fingerprint(entry.path)
         folder = out / entry.student
         prev = None if force else _load_outcome(folder)
-        if prev is not None and prev.complete and prev.sha256 == sha and prev.grader_key == key:
+        if prev is not None and prev.complete and prev.sha256 == sha and prev.grader_key == key \
+                and (options.seed is None or prev.seed == options.seed):
             outcomes[entry.student] = prev
             continue
         work.append((entry, {
@@ -740,6 +709,7 @@ def grade_all(
             progress(Progress("graded", outcome, done, total, len(work)))
 
     try:
+        staging_root.mkdir()
         if work:
             if progress is not None:
                 progress(Progress("grading", None, done, total, len(work)))

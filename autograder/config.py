@@ -26,13 +26,17 @@ from __future__ import annotations
 
 import os
 import re
+import secrets
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 # The one place for the grader's defaults (the CLI reads them from here).
-DEFAULT_SEED = 0
+# None: every grading draws a fresh secret base seed (draw_seed); the report records it
+# (report.json, results.json's extra_data) and `--seed N` replays a grading exactly.
+DEFAULT_SEED: int | None = None
+SEED_BITS = 63  # size of a drawn base seed (fits JSON and SQLite integers)
 DEFAULT_RESULTS = "results.json"
 DEFAULT_TIMEOUT = 60.0
 DEFAULT_TIME_LIMIT = 900.0
@@ -219,3 +223,12 @@ def default_cache_dir(confined: bool) -> Path | None:
     if confined:
         return Path.home() / ".cache" / "cvcourse" / "autograder"
     return None
+
+
+def draw_seed() -> int:
+    """A fresh secret base seed (``SEED_BITS`` random bits from the OS's CSPRNG).
+
+    Not guessable from earlier seeds or from the per-test seeds derived from it
+    (:func:`autograder.plugin.derive_seed` hashes it): see docs/threat-model.md.
+    """
+    return secrets.randbits(SEED_BITS)

@@ -14,7 +14,10 @@ from autograder import config as cfg
 def add_grading_options(g: argparse.ArgumentParser) -> None:
     """Add the options that decide how each submission is graded."""
     g.add_argument("--seed", type=int, default=cfg.DEFAULT_SEED,
-                   help=f"base seed for the per-test seeds (default {cfg.DEFAULT_SEED})")
+                   help="base seed of the per-test seeds (default: a fresh secret random "
+                        "seed for each submission, recorded in report.json/batch.json and "
+                        "results.json's extra_data, never shown to students; pass a recorded "
+                        "seed to replay that grading)")
     g.add_argument("--course-root", default=None,
                    help=f"course root holding source/<assignment>/ (default: ${cfg.COURSE_ROOT_ENV}"
                         " or the checkout containing the autograder package)")

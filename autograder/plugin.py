@@ -28,6 +28,7 @@ import numpy as np
 import pytest
 
 from autograder import build as ext_build
+from autograder import disclosure, tree
 from autograder.config import DEFAULT_MEMORY_LIMIT_MB, AssignmentSpec
 from autograder.report import TestResult
 from autograder.sandbox import Sandbox, StudentError, WorkerDied, isolation_available
@@ -171,6 +172,7 @@ class GraderPlugin:
         suite = ctx.spec.path.parent if ctx.spec.path is not None else None
         self.build_spec = ext_build.load_build_spec(suite, ctx.spec.tasks)
         self.build_note = ""  # how the submission's extension build went (for the log)
+        self._disclosure: Any = None  # disclosure state of the running test
 
     # -- reference results ------------------------------------------------------
     def reference_fingerprint(self) -> str:
@@ -178,8 +180,7 @@ class GraderPlugin:
         if self._reference_fingerprint is None:
             lib = self.ctx.course_root / "source" / self.ctx.spec.name / self.ctx.spec.library
             h = hashlib.sha256()
-            for path in sorted(p for p in lib.rglob("*") if p.suffix in (".py", ".pyx")):
-                h.update(str(path.relative_to(lib)).encode() + b"\0" + path.read_bytes())
+            tree.hash_tree(h, lib, skip_suffixes=tree.BUILD_SUFFIXES)  # same rule as grade-all
             self._reference_fingerprint = h.hexdigest()
         return self._reference_fingerprint
 
@@ -294,8 +295,17 @@ class GraderPlugin:
         seed = derive_seed(self.ctx.seed, item)
         random.seed(seed)
         np.random.seed(seed)
+        task = self.ctx.spec.tasks.get(self.item_task.get(item.nodeid) or "")
+        # a hidden (or not yet released) task's checks show no expected values
+        self._disclosure = disclosure.for_visibility(task.visibility if task else "hidden")
         if time.monotonic() >= self.ctx.deadline:
             raise BudgetExhausted(BUDGET_MESSAGE)
+
+    @pytest.hookimpl(trylast=True)
+    def pytest_runtest_teardown(self, item: pytest.Item) -> None:
+        if self._disclosure is not None:
+            disclosure.reset(self._disclosure)
+            self._disclosure = None
 
     @pytest.hookimpl(hookwrapper=True)
     def pytest_runtest_makereport(self, item: pytest.Item,
