@@ -2,8 +2,8 @@
 
 It registers one marker per task of ``tasks.toml``, checks that every test
 carries exactly one, provides the fixtures the suites use (``student``,
-``reference``, ``seed``, ``rng``, ``cifar``, ``submission``) and records each
-test's outcome with a student-readable message (never the hidden test's source
+``reference``, ``seed``, ``rng``, ``secret_rng``, ``cifar``, ``submission``) and
+records each test's outcome with a student-readable message (never the hidden test's source
 or pytest's traceback).
 """
 
@@ -68,9 +68,15 @@ class RunContext:
     cache_dir: Path | None = None  # on-disk memo of reference results (None: memory only)
 
 
-def derive_seed(base_seed: int, item: pytest.Item) -> int:
-    """Stable 32-bit seed from the run's base seed and the test's file name + name."""
+def derive_seed(base_seed: int, item: pytest.Item, purpose: str = "") -> int:
+    """Stable 32-bit seed from the run's base seed and the test's file name + name.
+
+    ``purpose`` names another stream of the same test (``"secret"``: the
+    :func:`secret_rng` fixture's), unrelated to the test's seed.
+    """
     key = f"{base_seed}:{Path(str(item.path)).name}::{item.name}"
+    if purpose:
+        key = f"{purpose}:{key}"
     return int.from_bytes(hashlib.sha256(key.encode()).digest()[:4], "big")
 
 
@@ -361,6 +367,18 @@ def seed(request: pytest.FixtureRequest) -> int:
 def rng(seed: int) -> np.random.Generator:
     """``numpy.random.default_rng(seed)`` for this test."""
     return np.random.default_rng(seed)
+
+@pytest.fixture
+def secret_rng(request: pytest.FixtureRequest) -> np.random.Generator:
+    """A generator the student's code cannot reproduce, for choices made after its calls.
+
+    The test's ``seed`` is known in the worker (its generators start from it);
+    this stream is derived separately from the secret base seed, so draw from
+    it what the student's code must not predict (which timed call is checked,
+    evaluation rows, transforms). See docs/threat-model.md.
+    """
+    plugin = _plugin(request)
+    return np.random.default_rng(derive_seed(plugin.ctx.seed, request.node, "secret"))
 
 @pytest.fixture
 def submission(request: pytest.FixtureRequest) -> Submission:

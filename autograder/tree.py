@@ -154,8 +154,8 @@ def walk(root: str | os.PathLike[str], *, skip: bool = True) -> Iterator[Entry]:
             with os.scandir(folder) as it:
                 children = sorted(it, key=lambda e: e.name)
         except OSError as exc:
-            where = "/".join(parts) or "the top folder"
-            raise TreeProblem(f"cannot read the folder {_shown(where)} of the submission "
+            where = f"the folder {_shown('/'.join(parts))}" if parts else "the top folder"
+            raise TreeProblem(f"cannot read {where} of the submission "
                               f"({exc.strerror or exc})") from None
         subdirs: list[tuple[Path, tuple[str, ...]]] = []
         for child in children:

@@ -282,6 +282,17 @@ def test_secret_seed_random_and_replayable(tmp_path: Path) -> None:
     assert str(first.seed) in feedback.render_markdown(first, audience="instructor")
 
 
+def test_secret_stream_is_not_the_test_seed() -> None:
+    from types import SimpleNamespace
+
+    from autograder.plugin import derive_seed
+
+    item = SimpleNamespace(path=Path("/suite/test_x.py"), name="test_y[0]")
+    seeds = {derive_seed(base, item, p) for base in (1, 2) for p in ("", "secret")}
+    assert len(seeds) == 4  # four streams: per base seed, the test's and the secret one
+    assert derive_seed(1, item, "secret") == derive_seed(1, item, "secret")
+
+
 # -- what a failing check tells about a hidden task --------------------------------------
 def test_hidden_messages_show_no_expected_values() -> None:
     got, want = np.array([[1.0, 2.0], [3.0, 4.0]]), np.array([[1.0, 2.0], [3.0, 4.6875]])
