@@ -245,6 +245,8 @@ def prepare_submission(path: str | os.PathLike[str], dest_dir: str | os.PathLike
                 )
             raise SubmissionProblem(f"{src.name} is not a zip file or a directory")
         _extract_zip(src, dest, notes)
+    elif os.path.lexists(src):  # a FIFO, socket, device or dangling link: never opened
+        raise SubmissionProblem(f"the submission {src.name} is not a zip file or a directory")
     else:
         raise SubmissionProblem(f"the submission {src} does not exist")
     try:

@@ -183,6 +183,15 @@ def test_hostile_zip_tree(case: str, tmp_path: Path) -> None:
     check_problem_report(report, results, problem)
 
 
+def test_submission_that_is_a_fifo(tmp_path: Path) -> None:
+    os.mkfifo(tmp_path / "sub.zip")  # opening it would block the grader forever
+    results = tmp_path / "results.json"
+    report = grade(tmp_path / "sub.zip", "toy", suite_dir=SUITE, course_root=TOY,
+                   results_path=results)
+    check_problem_report(report, results, "the submission sub.zip is not a zip file or a "
+                                          "directory")
+
+
 def test_walks_are_iterative(tmp_path: Path) -> None:
     # deeper than the interpreter's recursion limit: a recursive walk would die here
     levels = sys.getrecursionlimit() + 50
