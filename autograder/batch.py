@@ -43,8 +43,9 @@ Resuming
     grading draws its own secret seed (recorded in the student's
     ``batch.json`` and ``report.json``), and an unchanged student keeps the
     report made with theirs; with an explicit ``seed``, a student whose report
-    was made with another seed is graded again. ``force=True`` regrades everyone. Failed gradings
-    (``internal_error``, ``crashed``) are always retried.
+    was made with another seed is graded again. ``force=True`` regrades
+    everyone. Failed gradings (``internal_error``, ``crashed``) are always
+    retried.
 
 Timings
     Each ``batch.json`` has ``seconds`` (wall time of the grading process, from
