@@ -105,7 +105,7 @@ def _member_path(info: zipfile.ZipInfo) -> PurePosixPath | None:
 def _extract_zip(src: Path, dest: Path, notes: list[str]) -> None:
     try:
         zf = zipfile.ZipFile(src)
-    except (zipfile.BadZipFile, OSError) as exc:
+    except (zipfile.BadZipFile, OSError, ValueError, EOFError) as exc:  # e.g. a bad UTF-8 name
         raise SubmissionProblem(f"the submission is not a valid zip file ({exc})") from None
     with zf:
         infos = zf.infolist()
@@ -156,7 +156,7 @@ def _extract_zip(src: Path, dest: Path, notes: list[str]) -> None:
                                 f"{MAX_FILE_BYTES >> 20} MB per file)"
                             )
                         fout.write(chunk)
-            except (zipfile.BadZipFile, zipfile.LargeZipFile, OSError, EOFError,
+            except (zipfile.BadZipFile, zipfile.LargeZipFile, OSError, EOFError, ValueError,
                     NotImplementedError) as exc:
                 raise SubmissionProblem(f"cannot extract {rel} from the zip file ({exc})") from None
 

@@ -18,6 +18,7 @@ import re
 import shutil
 import socket
 import stat
+import struct
 import sys
 import warnings
 import zipfile
@@ -181,6 +182,19 @@ def test_hostile_zip_tree(case: str, tmp_path: Path) -> None:
     results = tmp_path / "results.json"
     report = grade(archive, "toy", suite_dir=SUITE, course_root=TOY, results_path=results)
     check_problem_report(report, results, problem)
+
+
+def test_zip_name_flagged_utf8_but_not(tmp_path: Path) -> None:
+    archive = write_zip(tmp_path / "sub.zip", [("mylib/AB.py", b"x = 1\n")], REFERENCE)
+    data = bytearray(archive.read_bytes().replace(b"mylib/AB.py", b"mylib/\xff\xfe.py"))
+    at = data.rfind(b"PK\x01\x02", 0, data.find(b"mylib/\xff\xfe.py", data.find(b"PK\x01\x02")))
+    flags = struct.unpack_from("<H", data, at + 8)[0]
+    struct.pack_into("<H", data, at + 8, flags | 0x800)  # "the name is UTF-8"
+    archive.write_bytes(bytes(data))
+    results = tmp_path / "results.json"
+    report = grade(archive, "toy", suite_dir=SUITE, course_root=TOY, results_path=results)
+    check_problem_report(report, results, "the submission is not a valid zip file ('utf-8' "
+                         "codec can't decode byte 0xff in position 6: invalid start byte)")
 
 
 def test_submission_that_is_a_fifo(tmp_path: Path) -> None:
