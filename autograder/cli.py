@@ -54,6 +54,9 @@ def build_parser() -> argparse.ArgumentParser:
     from autograder import batch_cli
 
     batch_cli.add_parser(sub)
+    from autograder import similarity
+
+    similarity.add_parser(sub)
     return p
 
 
@@ -113,6 +116,10 @@ def main(argv: list[str] | None = None) -> int:
             from autograder.gradescope import build_command
 
             return build_command(args)
+        if args.command == "similarity":
+            from autograder import similarity
+
+            return similarity.main_command(args)
         suite, spec = _spec(args.assignment, args.suite_dir)
         if args.command == "tasks":
             for task in spec.tasks.values():

@@ -15,6 +15,7 @@ import importlib.util
 import json
 import os
 import random
+import shutil
 import sys
 import tempfile
 import time
@@ -27,12 +28,10 @@ from typing import Any
 import numpy as np
 import pytest
 
-from autograder import build as ext_build
-from autograder import disclosure, tree
+from autograder import disclosure, extensions, tree
 from autograder.config import DEFAULT_MEMORY_LIMIT_MB, AssignmentSpec
 from autograder.report import TestResult
-from autograder.sandbox import Sandbox, StudentError, WorkerDied, isolation_available
-from autograder.sandbox.client import Zygote
+from autograder.sandbox import Sandbox, StudentError, WorkerDied, Zygote, isolation_available
 from autograder.submission import Submission
 
 BUDGET_MESSAGE = "submission time budget exhausted"
@@ -176,7 +175,7 @@ class GraderPlugin:
         self.workers_s = 0.0  # time spent starting and stopping workers
         self._reference_fingerprint: str | None = None
         suite = ctx.spec.path.parent if ctx.spec.path is not None else None
-        self.build_spec = ext_build.load_build_spec(suite, ctx.spec.tasks)
+        self.build_spec = extensions.load_build_spec(suite, ctx.spec.tasks)
         self.build_note = ""  # how the submission's extension build went (for the log)
         self._disclosure: Any = None  # disclosure state of the running test
 
@@ -327,7 +326,9 @@ class GraderPlugin:
         if rep.passed:
             return
         if rep.skipped:
-            self._record(TestResult(outcome="skipped", message="skipped", **base), item.nodeid)
+            reason = rep.longrepr[2] if isinstance(rep.longrepr, tuple) else "skipped"
+            message = reason.removeprefix("Skipped: ") if isinstance(reason, str) else "skipped"
+            self._record(TestResult(outcome="skipped", message=message, **base), item.nodeid)
             return
         exc = call.excinfo.value if call.excinfo is not None else None
         if exc is None:
@@ -386,20 +387,25 @@ def submission(request: pytest.FixtureRequest) -> Submission:
     plugin = _plugin(request)
     return plugin.ctx.submission
 
+def _worker_options(plugin: GraderPlugin, task: str | None, seed: int) -> dict[str, Any]:
+    """Sandbox settings of a worker for ``task``: its timeout within the run's budget, limits."""
+    timeout = plugin.ctx.timeout or plugin.ctx.spec.task_timeout(task or "")
+    remaining = plugin.ctx.deadline - time.monotonic()
+    if remaining <= 0:
+        raise BudgetExhausted(BUDGET_MESSAGE)
+    return dict(
+        seed=seed, timeout=max(0.1, min(timeout, remaining)),
+        memory_limit_mb=plugin.ctx.memory_limit_mb, sandbox_user=plugin.ctx.sandbox_user,
+        python=plugin.ctx.python, hide=[plugin.ctx.course_root, *plugin.ctx.hide],
+    )
+
+
 @pytest.fixture
 def student(request: pytest.FixtureRequest, seed: int) -> Iterator[Sandbox]:
     """A fresh sandboxed worker bound to the student's library for this test."""
     plugin = _plugin(request)
     task = plugin.item_task.get(request.node.nodeid)
-    timeout = plugin.ctx.timeout or plugin.ctx.spec.task_timeout(task or "")
-    remaining = plugin.ctx.deadline - time.monotonic()
-    if remaining <= 0:
-        raise BudgetExhausted(BUDGET_MESSAGE)
-    kwargs: dict[str, Any] = dict(
-        seed=seed, timeout=max(0.1, min(timeout, remaining)),
-        memory_limit_mb=plugin.ctx.memory_limit_mb, sandbox_user=plugin.ctx.sandbox_user,
-        python=plugin.ctx.python, hide=[plugin.ctx.course_root, *plugin.ctx.hide],
-    )
+    kwargs = _worker_options(plugin, task, seed)
     zygote = plugin.zygote()
     try:
         sandbox = Sandbox(plugin.ctx.submission.root, plugin.ctx.spec.library, zygote=zygote,
@@ -425,7 +431,7 @@ def student(request: pytest.FixtureRequest, seed: int) -> Iterator[Sandbox]:
             if built.get("ok") else "extension build failed"
         if not built.get("ok"):
             sandbox.close()
-            raise BuildFailed(ext_build.failure_message(built, spec.sources,
+            raise BuildFailed(extensions.failure_message(built, spec.sources,
                                                         plugin.ctx.spec.library))
     try:
         yield sandbox
@@ -434,13 +440,51 @@ def student(request: pytest.FixtureRequest, seed: int) -> Iterator[Sandbox]:
         plugin.student_s += sandbox.busy_s
         plugin.workers_s += sandbox.startup_s + sandbox.close_s
 
+@pytest.fixture
+def grader_worker(request: pytest.FixtureRequest, seed: int) -> Iterator[Any]:
+    """``grader_worker(files, package) -> Sandbox``: a worker that holds NO student code.
+
+    ``files`` maps paths relative to a fresh folder (``"<package>/__init__.py"``...)
+    to the grader's own files to copy there (e.g. a module of the engine and a
+    submitted data file); the worker imports ``package`` from that folder, with
+    the same confinement and limits as the ``student`` worker. For running
+    grader code on submitted DATA (a model described as data) without that data
+    ever being parsed by torch in the grader's process.
+    """
+    plugin = _plugin(request)
+    task = plugin.item_task.get(request.node.nodeid)
+    opened: list[Sandbox] = []
+
+    def start(files: dict[str, Path], package: str) -> Sandbox:
+        root = Path(tempfile.mkdtemp(prefix="grader-worker-", dir=plugin.ctx.scratch))
+        for rel, src in files.items():
+            dest = root / rel
+            dest.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(src, dest)
+        os.chmod(root, 0o755)
+        for folder, _dirs, names in os.walk(root):
+            os.chmod(folder, 0o755)
+            for name in names:
+                os.chmod(os.path.join(folder, name), 0o644)
+        sandbox = Sandbox(root, package, **_worker_options(plugin, task, seed))
+        opened.append(sandbox)
+        return sandbox
+
+    try:
+        yield start
+    finally:
+        for sandbox in opened:
+            sandbox.close()
+            plugin.workers_s += sandbox.startup_s + sandbox.close_s
+
+
 @pytest.fixture(scope="session")
 def reference(request: pytest.FixtureRequest) -> types.ModuleType:
     """The instructor's reference library, loaded under a private name."""
     plugin = _plugin(request)
     if plugin.build_spec is not None:  # trusted code: compiled in place when missing or stale
         pkg = plugin.ctx.course_root / "source" / plugin.ctx.spec.name / plugin.ctx.spec.library
-        ext_build.ensure_reference_built(pkg, plugin.ctx.spec.library, plugin.build_spec.sources)
+        extensions.ensure_reference_built(pkg, plugin.ctx.spec.library, plugin.build_spec.sources)
     return load_reference(plugin.ctx.course_root, plugin.ctx.spec.name, plugin.ctx.spec.library)
 
 @pytest.fixture

@@ -14,6 +14,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from autograder import config as cfg
+from autograder.checks import NOT_GRADABLE
 from autograder.config import AssignmentSpec
 from autograder.plugin import GraderPlugin, RunContext
 from autograder.report import Report, TaskResult, TestResult, write_results_json
@@ -45,8 +46,12 @@ def aggregate(spec: AssignmentSpec, results: list[TestResult],
         task.tests = [r for r in results if r.task == task.id]
         counted = [r for r in task.tests if r.outcome in ("passed", "failed", "error")]
         internal = [r for r in task.tests if r.internal]
+        not_gradable = [r for r in task.tests
+                        if r.outcome == "skipped" and r.message.startswith(NOT_GRADABLE)]
         if not task.tests:
             task.internal_error = "no tests were collected for this task"
+        elif not counted and not_gradable:
+            task.not_graded = not_gradable[0].message
         elif not counted:
             task.internal_error = "every test of this task was skipped"
         elif internal:

@@ -59,7 +59,7 @@ LARGE = {"x": (128, 64, 32, 32), "w": (64, 64, 3, 3), "conv": {"stride": 1, "pad
 def load_reference():
     """The reference library (``cs231n`` from source/assignment2), its extension built."""
     sys.path.insert(0, str(REPO))
-    from autograder.build import ensure_reference_built
+    from autograder.extensions import ensure_reference_built
 
     ensure_reference_built(SOURCE / "cs231n", "cs231n", ("im2col_cython.pyx",))
     sys.path.insert(0, str(SOURCE))

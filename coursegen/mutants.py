@@ -16,7 +16,9 @@ those tasks. The fixture file is TOML::
     loses = ["svm_loss_vectorized"]
 
 A mutant with several edits uses ``[[mutant.edit]]`` tables (each with
-``file``, ``find``, ``replace``) instead of the top-level three keys.
+``file``, ``find``, ``replace``) instead of the top-level three keys. A
+mutant may also (or only) remove files from the submission with
+``delete = ["my_model_weights.npz"]`` (a required artifact left out).
 """
 
 from __future__ import annotations
@@ -62,6 +64,7 @@ class Mutant:
     why: str
     edits: tuple[Edit, ...]
     loses: tuple[str, ...]
+    deletes: tuple[str, ...] = ()
 
 
 def _edit_from(table: dict, where: str) -> Edit:
@@ -97,18 +100,26 @@ def load_mutants(path: Path) -> list[Mutant]:
         if name in seen:
             raise MutantError(f"{where}: duplicate name")
         seen.add(name)
+        deletes = table.get("delete", [])
+        if not isinstance(deletes, list) or not all(
+                isinstance(d, str) and d and not Path(d).is_absolute() and ".." not in Path(d).parts
+                for d in deletes):
+            raise MutantError(f"{where}: 'delete' must be a list of relative paths in the submission")
         if "edit" in table:
             if any(k in table for k in ("file", "find", "replace")):
                 raise MutantError(f"{where}: use either [[mutant.edit]] tables or file/find/replace, not both")
             edits = tuple(_edit_from(e, f"{where}, edit #{j + 1}") for j, e in enumerate(table["edit"]))
+        elif deletes and not any(k in table for k in ("file", "find", "replace")):
+            edits = ()
         else:
             edits = (_edit_from(table, where),)
-        if not edits:
+        if not edits and not deletes:
             raise MutantError(f"{where}: no edits")
         loses = table.get("loses")
         if not isinstance(loses, list) or not loses or not all(isinstance(t, str) for t in loses):
             raise MutantError(f"{where}: 'loses' must be a non-empty list of task ids")
-        mutants.append(Mutant(name=name, why=str(table.get("why", "")), edits=edits, loses=tuple(loses)))
+        mutants.append(Mutant(name=name, why=str(table.get("why", "")), edits=edits, loses=tuple(loses),
+                              deletes=tuple(deletes)))
     return mutants
 
 
@@ -137,8 +148,15 @@ def apply_mutants(submission_dir: Path, mutants: list[Mutant]) -> None:
                     f"(expected exactly once; the fixture is stale or ambiguous): {edit.find!r}"
                 )
             pending[target] = text.replace(edit.find, edit.replace)
+    doomed = [submission_dir / d for m in mutants for d in m.deletes]
+    for mutant in mutants:
+        for d in mutant.deletes:
+            if not (submission_dir / d).is_file():
+                raise MutantError(f"mutant {mutant.name!r}: file {d!r} to delete not found in {submission_dir}")
     for target, text in pending.items():
         target.write_text(text, encoding="utf-8")
+    for target in doomed:
+        target.unlink()
 
 
 def build_reference_submission(source_assignment_dir: Path, dest: Path) -> None:

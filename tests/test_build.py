@@ -1,4 +1,4 @@
-"""The grader compiles a submission's Cython extension in the sandbox (autograder/build.py).
+"""The grader compiles a submission's Cython extension in the sandbox (autograder/extensions.py).
 
 A toy assignment is written to a temporary course: a library ``extlib`` with a
 Cython module (``fastsum.pyx``) and a pure-Python one (``plain.py``), a
@@ -20,7 +20,7 @@ from pathlib import Path
 
 import pytest
 
-from autograder.build import BuildSpec, load_build_spec, run_build
+from autograder.extensions import BuildSpec, load_build_spec, run_build
 from autograder.runner import grade
 
 pytest.importorskip("Cython")

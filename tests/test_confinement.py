@@ -16,8 +16,8 @@ from pathlib import Path
 import pytest
 
 from autograder import runner
-from autograder.sandbox import Sandbox, isolation_available
-from autograder.sandbox.client import Zygote, default_hidden_paths
+from autograder.sandbox import Sandbox, Zygote, isolation_available
+from autograder.sandbox.paths import default_hidden_paths
 
 TOY = Path(__file__).resolve().parent / "fixtures" / "toy"
 

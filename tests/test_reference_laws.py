@@ -26,7 +26,7 @@ from strategies import (
     seeds,
 )
 
-from autograder.build import ensure_reference_built
+from autograder.extensions import ensure_reference_built
 from autograder.plugin import load_reference
 
 REPO = Path(__file__).resolve().parents[1]

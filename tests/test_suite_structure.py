@@ -145,7 +145,9 @@ def test_mutant_applies_to_the_reference(tmp_path: Path, assignment: str, mutant
     before = {p: p.read_text(encoding="utf-8") for p in sub.rglob("*") if p.suffix in (".py", ".pyx")}
     apply_mutants(sub, [mutant])
     changed = [p for p, text in before.items() if p.read_text(encoding="utf-8") != text]
-    assert changed, f"mutant {mutant.name} changed nothing"
+    assert changed or mutant.deletes, f"mutant {mutant.name} changed nothing"
+    for deleted in mutant.deletes:
+        assert not (sub / deleted).exists(), f"mutant {mutant.name} did not delete {deleted}"
     for path in changed:  # the wrong code must still be valid Python (Cython is compiled by the grader)
         if path.suffix == ".py":
             compile(path.read_text(encoding="utf-8"), str(path), "exec")

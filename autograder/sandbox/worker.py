@@ -1,310 +1,37 @@
 """The sandbox worker: runs untrusted student code, answers the grader over a pipe.
 
-Started by :class:`autograder.sandbox.client.Sandbox` as
-``python -I -B worker.py CONFIG_JSON`` (standard library + numpy + the protocol
-module only). CONFIG_JSON holds ``req_fd``, ``resp_fd`` (the inherited pipe
-ends), ``log`` (file for the student's output), ``root`` (submission root),
-``library`` (package name) and ``seed``.
+Started by :class:`autograder.sandbox.sandbox.Sandbox` (via
+:mod:`autograder.sandbox.launch`) as ``python -I -B _autograder_worker.py
+CONFIG_JSON`` from a scratch folder holding copies of this file and of the
+modules it loads (``_autograder_jail.py``, ``_autograder_handler.py``,
+``_autograder_protocol.py``, ``_autograder_extensions.py``): standard library
++ numpy + those copies only. CONFIG_JSON holds ``req_fd``, ``resp_fd`` (the
+inherited pipe ends), ``log`` (file for the student's output), ``root``
+(submission root), ``library`` (package name), ``seed``, ``cwd``, ``jail``
+(the confinement plan or ``None``) and ``mode`` (``"worker"``, or
+``"zygote"`` for a fork server: then ``ctrl_fd`` and ``preload``).
 
-Requests are dicts with an ``op``:
-
-- ``ping``: answers ``"pong"``.
-- ``call``: ``target`` (``{"path": "layers.affine_forward"}`` relative to the
-  library, or ``{"ref": id, "attrs": [...]}``), ``args``, ``kwargs``,
-  optional ``store`` (keep the result in the table and answer a reference).
-- ``get`` / ``set`` (with ``value``): an attribute (or the object itself).
-- ``put``: store ``value`` and answer its reference id.
-- ``release``: forget the table entries listed in ``ids``.
-
-Answers: ``{"status": "ok", "value": ...}`` or ``{"status": "error", "type",
-"message", "traceback"}`` (only frames inside the submission directory).
+This file sets the process up (descriptors, output, jail, seeds) and, as a
+fork server, forks workers; the requests themselves are answered by
+``_autograder_handler.Worker``.
 """
 
 from __future__ import annotations
 
 import fcntl
-import io
-import itertools
 import json
 import os
 import random
 import signal
 import sys
-import traceback
 from typing import Any
 
 # Only the standard library is imported before confinement: numpy, the
-# protocol module and the student's code load after :func:`main` has entered
-# the jail and dropped root.
-np: Any = None
-protocol: Any = None
+# request handler, the protocol module and the student's code load after
+# :func:`main` has entered the jail and dropped root.
+handler: Any = None
 
-
-def _load_runtime() -> None:
-    global np, protocol
-    import _autograder_protocol as proto  # type: ignore[import-not-found]  # copied here
-    import numpy
-
-    # numpy submodules that load lazily: import them now.
-    for name in ("numpy.linalg", "numpy.fft", "numpy.random", "numpy.polynomial"):
-        try:
-            __import__(name)
-        except ImportError:  # pragma: no cover - depends on the numpy build
-            pass
-    np, protocol = numpy, proto
-
-
-MAX_MESSAGE = 2000
-MAX_FRAMES = 12
 PRIVATE_FD_BASE = 200
-STDOUT_CAP = 8 * 1024 * 1024
-
-
-class _CappedWriter(io.TextIOBase):
-    """A text stream that writes to an fd and silently drops output past a cap."""
-
-    def __init__(self, fd: int, cap: int) -> None:
-        self._fd = fd
-        self._left = cap
-
-    def writable(self) -> bool:
-        return True
-
-    def write(self, s: str) -> int:
-        if not isinstance(s, str):
-            raise TypeError(f"write() argument must be str, not {type(s).__name__}")
-        if self._left > 0:
-            data = s.encode("utf-8", "replace")[: self._left]
-            self._left -= len(data)
-            try:
-                os.write(self._fd, data)
-            except OSError:
-                self._left = 0
-        return len(s)
-
-    def flush(self) -> None:
-        return None
-
-    def isatty(self) -> bool:
-        return False
-
-
-class Worker:
-    """The request loop and the handle table."""
-
-    def __init__(self, req_fd: int, resp_fd: int, root: str, library: str,
-                 info: dict[str, Any] | None = None, build_root: str | None = None) -> None:
-        self.info = dict(info or {})
-        self.req_fd = req_fd
-        self.resp_fd = resp_fd
-        self.root = os.path.realpath(root)
-        self.roots = [self.root]  # folders whose frames a traceback shows (+ the build copy)
-        self.library = library
-        self.build_root = build_root or os.getcwd()
-        self.table: dict[int, Any] = {}
-        self.ids = itertools.count(1)
-
-    # -- table -------------------------------------------------------------
-    def store(self, obj: Any) -> int:
-        key = next(self.ids)
-        self.table[key] = obj
-        return key
-
-    def make_handle(self, obj: Any) -> protocol.Handle:
-        try:
-            name = type(obj).__name__
-            name = name if isinstance(name, str) else "object"
-        except BaseException:
-            name = "object"
-        return protocol.Handle(self.store(obj), name)
-
-    def resolve_ref(self, ref: protocol.Ref) -> Any:
-        if ref.id not in self.table:
-            raise LookupError(f"unknown reference {ref.id}")
-        return self.table[ref.id]
-
-    # -- targets -----------------------------------------------------------
-    def import_library(self) -> Any:
-        import importlib
-
-        return importlib.import_module(self.library)
-
-    def resolve_path(self, path: str) -> Any:
-        import importlib
-
-        parts = [p for p in path.split(".") if p]
-        obj = self.import_library()
-        modname = self.library
-        for i, part in enumerate(parts):
-            try:
-                obj = getattr(obj, part)
-            except AttributeError:
-                if not isinstance(obj, type(sys)):
-                    raise
-                try:
-                    obj = importlib.import_module(f"{modname}.{part}")
-                except ModuleNotFoundError as exc:
-                    if exc.name != f"{modname}.{part}":
-                        raise
-                    raise AttributeError(
-                        f"{'.'.join([self.library, *parts[:i]])} has no attribute {part!r}"
-                    ) from None
-            if isinstance(obj, type(sys)):
-                modname = obj.__name__
-        return obj
-
-    def resolve_target(self, target: Any, drop_last: bool = False) -> tuple[Any, str | None]:
-        if not isinstance(target, dict):
-            raise ValueError("bad target")
-        if "path" in target:
-            parts = str(target["path"]).split(".")
-            if drop_last:
-                return self.resolve_path(".".join(parts[:-1])), parts[-1]
-            return self.resolve_path(target["path"]), None
-        obj = self.resolve_ref(protocol.Ref(int(target["ref"])))
-        attrs = list(target.get("attrs", []))
-        last = None
-        if drop_last:
-            if not attrs:
-                raise ValueError("cannot assign to the object itself")
-            last = attrs.pop()
-        for name in attrs:
-            obj = getattr(obj, name)
-        return obj, last
-
-    # -- requests ----------------------------------------------------------
-    def handle(self, req: Any) -> Any:
-        op = req.get("op") if isinstance(req, dict) else None
-        if op == "ping":
-            return "pong"
-        if op == "info":
-            return self.info
-        if op == "call":
-            fn, _ = self.resolve_target(req["target"])
-            result = fn(*req.get("args", []), **req.get("kwargs", {}))
-            if req.get("store"):
-                return protocol.Ref(self.store(result))
-            return result
-        if op == "get":
-            obj, _ = self.resolve_target(req["target"])
-            return obj
-        if op == "set":
-            parent, name = self.resolve_target(req["target"], drop_last=True)
-            setattr(parent, name, req["value"])
-            return None
-        if op == "put":
-            return protocol.Ref(self.store(req["value"]))
-        if op == "release":
-            for key in req.get("ids", []):
-                self.table.pop(key, None)
-            return None
-        if op == "build":
-            return self.build(req)
-        raise ValueError(f"unknown request {op!r}")
-
-    def build(self, req: dict[str, Any]) -> dict[str, Any]:
-        """Compile the library's Cython ``sources`` once per build root, then import the copy.
-
-        The package is copied to ``<build_root>/ext`` and compiled there in a
-        child process (``_autograder_build.py``); the outcome is kept in
-        ``ext-result.json`` so that later workers of the same fork server
-        reuse it. On success the copy's folder goes first on ``sys.path``.
-        Must come before anything imports the library.
-        """
-        import importlib.util
-
-        sources = [str(s) for s in req.get("sources", [])]
-        dest = os.path.join(self.build_root, "ext")
-        record = os.path.join(self.build_root, "ext-result.json")
-        result: Any = None
-        try:
-            with open(record) as fh:
-                result = json.load(fh)
-            if not isinstance(result, dict) or result.get("sources") != sources:
-                result = None
-        except (OSError, ValueError):
-            result = None
-        if result is None:
-            spec = importlib.util.spec_from_file_location(
-                "_autograder_build", os.path.join(_HERE[0], "_autograder_build.py"))
-            builder = importlib.util.module_from_spec(spec)  # type: ignore[arg-type]
-            sys.modules["_autograder_build"] = builder  # its dataclasses look it up
-            spec.loader.exec_module(builder)  # type: ignore[union-attr]
-            result = builder.run_build(self.root, self.library, sources, dest,
-                                       float(req.get("timeout", 180)))
-            result["sources"] = sources
-            with open(record, "w") as fh:
-                json.dump(result, fh)
-        if result.get("ok"):
-            if dest not in sys.path:
-                sys.path.insert(0, dest)
-            self.roots.append(os.path.realpath(dest))
-            importlib.invalidate_caches()
-        return {"ok": bool(result.get("ok")), "log": str(result.get("log", "")),
-                "seconds": float(result.get("seconds", 0.0))}
-
-    def error_reply(self, exc: BaseException) -> dict[str, Any]:
-        try:
-            name = type(exc).__name__
-        except BaseException:
-            name = "BaseException"
-        try:
-            message = str(exc)
-        except BaseException:
-            message = "<the exception could not be printed>"
-        if len(message) > MAX_MESSAGE:
-            message = message[:MAX_MESSAGE] + " ...(truncated)"
-        frames = []
-        try:
-            for fs in traceback.extract_tb(exc.__traceback__):
-                filename = os.path.realpath(fs.filename)
-                base = next((r for r in self.roots if filename.startswith(r + os.sep)), None)
-                if base is not None:
-                    rel = os.path.relpath(filename, base)
-                    frames.append(f"{rel}:{fs.lineno} in {fs.name}: {(fs.line or '').strip()}"[:300])
-        except BaseException:
-            frames = []
-        return {
-            "status": "error",
-            "type": str(name)[:200],
-            "message": message,
-            "traceback": frames[-MAX_FRAMES:],
-        }
-
-    def reply(self, msg: dict[str, Any]) -> None:
-        try:
-            data = protocol.encode(msg, hook=self.make_handle)
-        except BaseException as exc:  # e.g. a value nested too deeply
-            if msg.get("status") == "ok":
-                try:
-                    data = protocol.encode(
-                        {"status": "ok", "value": self.make_handle(msg.get("value"))}
-                    )
-                except BaseException:
-                    data = protocol.encode(self.error_reply(exc))
-            else:
-                data = protocol.encode(self.error_reply(exc))
-        protocol.write_message(self.resp_fd, data)
-
-    def serve(self) -> None:
-        while True:
-            try:
-                header, buffers = protocol.read_message(self.req_fd)
-            except protocol.ChannelClosed:
-                return
-            try:
-                req = protocol.decode_parts(header, buffers, ref_resolver=self.resolve_ref)
-                value = self.handle(req)
-                msg: dict[str, Any] = {"status": "ok", "value": value}
-            except BaseException as exc:  # SystemExit and KeyboardInterrupt included
-                msg = self.error_reply(exc)
-            finally:
-                req = None
-            try:
-                self.reply(msg)
-            except protocol.ChannelClosed:
-                return
-            msg = {}
 
 
 def _private_fd(fd: int) -> int:
@@ -313,7 +40,6 @@ def _private_fd(fd: int) -> int:
     return new
 
 
-_HERE = [""]  # the folder of this script and of its copied helpers
 _SEED = [0]  # the current process's seed; a forked worker sets its own before serving
 
 
@@ -371,9 +97,8 @@ def main(argv: list[str]) -> int:
     os.dup2(log, 2)
     os.close(log)
     here = os.path.dirname(os.path.abspath(__file__))
-    _HERE[0] = here
     # ``python -I`` leaves the script's folder off sys.path: put it first for
-    # the two copies placed there (jail, protocol), so nothing but the standard
+    # the copies placed there (jail, handler, protocol), so nothing but the standard
     # library is imported before confinement; it is removed again below.
     sys.path.insert(0, here)
     info: dict[str, Any] = {"isolated": False, "uid": os.getuid(), "network": True,
@@ -384,7 +109,7 @@ def main(argv: list[str]) -> int:
         if not info["isolated"] and cfg["jail"].get("required"):
             os.write(2, f"autograder: confinement failed: {info['error']}\n".encode())
             return 3
-    _load_runtime()
+    _load_handler()
     sys.path[:] = [p for p in sys.path if p and os.path.abspath(p) != here]
     sys.path.insert(0, cfg["root"])
     _seed_torch_on_import()
@@ -396,19 +121,29 @@ def main(argv: list[str]) -> int:
                 os.write(2, f"autograder: could not preload {name}: {exc}\n".encode())
         return _zygote(req_fd, cfg, info)
     _become_worker(int(cfg.get("seed", 0)), cfg.get("cwd") or os.getcwd())
-    Worker(req_fd, resp_fd, cfg["root"], cfg["library"], info, build_root=os.getcwd()).serve()
+    handler.Worker(req_fd, resp_fd, cfg["root"], cfg["library"], info,
+                   build_root=os.getcwd()).serve()
     return 0
+
+
+def _load_handler() -> None:
+    """Import the request handler and, through it, numpy and the protocol (confined now)."""
+    global handler
+    import _autograder_handler as loaded  # type: ignore[import-not-found]  # copied here
+
+    loaded.load_runtime()
+    handler = loaded
 
 
 def _become_worker(seed: int, cwd: str) -> None:
     """The per-process part of the set-up: streams, seeds, working directory."""
     sys.stdin = open(os.devnull)  # noqa: SIM115
-    sys.stdout = _CappedWriter(1, STDOUT_CAP)
-    sys.stderr = _CappedWriter(2, STDOUT_CAP)
+    sys.stdout = handler.CappedWriter(1, handler.STDOUT_CAP)
+    sys.stderr = handler.CappedWriter(2, handler.STDOUT_CAP)
     seed %= 2**32
     _SEED[0] = seed
     random.seed(seed)
-    np.random.seed(seed)
+    handler.np.random.seed(seed)
     torch = sys.modules.get("torch")
     if torch is not None:  # preloaded by the fork server: seed it for this worker
         try:
@@ -509,8 +244,8 @@ def _zygote(ctrl_fd: int, cfg: dict[str, Any], info: dict[str, Any]) -> int:
                 os.dup2(log, 2)
                 os.close(log)
                 _become_worker(seed, cwd)
-                Worker(req_fd, resp_fd, cfg["root"], cfg["library"], info,
-                       build_root=base).serve()
+                handler.Worker(req_fd, resp_fd, cfg["root"], cfg["library"], info,
+                               build_root=base).serve()
             finally:
                 os._exit(0)
         children[pid] = cwd

@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 
 from autograder.checks import assert_close, numerical_gradient
-from autograder.sandbox.client import RemotePath
+from autograder.sandbox import RemotePath
 
 RTOL = 1e-7
 ATOL = 1e-10

@@ -8,12 +8,15 @@ and the gradients autograd computes through the student's code for a random
 upstream gradient. Module and Sequential versions are also checked for their
 layer shapes and their initialization (Kaiming normal weights, zero biases).
 
-The student's own model (``build_my_model``) is built in the worker, gets the
-submitted weights file loaded by the student's ``load_weights`` (never
-unpickled by the grader: the file is a plain .npz, only checked here with
-``allow_pickle=False``) and classifies the ``cifar`` fixture's test images; the
-labels stay in the grader. The accuracy threshold depends on the data
-(``pytorch.toml`` beside this file).
+The student's own model (``build_my_model``) is graded without running the
+student's code: the submitted weights file (a plain .npz, read with
+``allow_pickle=False``) holds the state dict and the model's description as
+data (``save_weights``); the grader validates the description against an
+allow-list of standard layers (``autograder.netspec``), rebuilds the model in
+a worker holding no student code, and classifies test images it draws per
+seed, half of them flipped; labels and the accuracy stay in the grader. The
+threshold depends on the data (``pytorch.toml`` beside this file); on
+generated stand-in data the task is reported as not gradable.
 """
 
 from __future__ import annotations
@@ -25,8 +28,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from autograder.checks import assert_close
-from autograder.sandbox import RemoteObject, RemotePath
+from autograder import netspec
+from autograder.checks import assert_close, not_gradable
+from autograder.evaluation import accuracy, flip_images, held_out
+from autograder.sandbox import RemoteObject, RemotePath, StudentError
 
 RTOL = 1e-9
 ATOL = 1e-10
@@ -323,34 +328,54 @@ def _check_weights_file(path: Path, name: str) -> None:
         pytest.fail(f"{name} is not an .npz file of numeric arrays written by save_weights: {exc}")
 
 
+def _architecture(path: Path, name: str) -> str:
+    """The model description stored in the weights file, validated against the allow-list."""
+    with np.load(path, allow_pickle=False) as data:
+        if netspec.ARCH_KEY not in data.files:
+            pytest.fail(f"{name} holds no model description ({netspec.ARCH_KEY}): save it with "
+                        "save_weights from this assignment's cs231n/pytorch_models.py")
+        raw = data[netspec.ARCH_KEY]
+    if raw.dtype != np.uint8 or raw.ndim != 1:
+        pytest.fail(f"{name}: {netspec.ARCH_KEY} must be the JSON text written by save_weights")
+    text = raw.tobytes()
+    try:
+        netspec.parse(text)
+    except netspec.ArchitectureError as exc:
+        pytest.fail(f"{name}: the saved model cannot be rebuilt: {exc}")
+    return text.decode("utf-8")
+
+
 @pytest.mark.pytorch_my_model
-def test_my_model_accuracy(student, reference, cifar, submission, request):
+def test_my_model_accuracy(reference, cifar, submission, rng, request, grader_worker):
     name = reference.pytorch_models.WEIGHTS_FILE
     path = Path(submission.root) / name
     _check_weights_file(path, name)
-    kind, description = _dataset_kind(request)
+    description = _architecture(path, name)
+    kind, data_description = _dataset_kind(request)
+    if kind == "generated":
+        not_gradable(f"a model trained on CIFAR-10 cannot be judged on {data_description}; "
+                     "grade with the course's CIFAR-10 data")
     threshold = float(MY_MODEL["threshold"][kind])
-    n = min(int(MY_MODEL["test_images"]), len(cifar["X_test"]))
-    x = reference.pytorch_models.preprocess(cifar["X_test"][:n]).numpy()
-    labels = cifar["y_test"][:n]
+    # The grader's test images: the test split in an order drawn per seed, a random
+    # half of them flipped left-right; the labels never leave the grader.
+    X, labels = held_out(cifar, rng, int(MY_MODEL["test_images"]), splits=("test",))
+    images = flip_images(reference.pytorch_models.preprocess(X).numpy(), rng)
 
-    pm = student.lib.pytorch_models
-    model = pm.build_my_model()
-    pm.load_weights(model, str(path))
-    model.eval()
-    _torch(student).set_grad_enabled(False)
-    batch = int(MY_MODEL["batch_size"])
-    scores = []
-    for start in range(0, n, batch):
-        out = _fetch(model(_tensor(student, x[start:start + batch])), "build_my_model()(x)")
-        rows = min(batch, n - start)
-        assert out.shape == (rows, 10), (
-            f"your model maps a batch of shape {x[start:start + batch].shape} to shape {out.shape}, "
-            f"expected {(rows, 10)}")
-        scores.append(out)
-    scores = np.concatenate(scores)
+    # The model is rebuilt from its description by the grader's own code, in a
+    # worker that holds no student code; only the arrays come from the submission.
+    worker = grader_worker({"coursenet/__init__.py": Path(netspec.__file__),
+                            "coursenet/weights.npz": path}, "coursenet")
+    try:
+        scores = worker.lib.scores(description, worker.lib.weights_path(), images,
+                                   int(MY_MODEL["batch_size"]))
+    except StudentError as exc:  # raised by the grader's code on the submitted data
+        pytest.fail(f"{name}: the described model cannot classify (N, 3, 32, 32) images: "
+                    f"{exc.type_name}: {exc.message}")
+    assert isinstance(scores, np.ndarray) and scores.shape == (len(labels), 10), (
+        f"your model maps images of shape {images.shape[1:]} to scores of shape "
+        f"{getattr(scores, 'shape', None)}, expected (N, 10)")
     assert np.all(np.isfinite(scores)), "your model's scores contain NaN or inf"
-    accuracy = float(np.mean(scores.argmax(axis=1) == labels))
-    assert accuracy >= threshold, (
-        f"your trained model (build_my_model + {name}) classifies {accuracy:.1%} of {n} test images "
-        f"correctly, below the {threshold:.0%} required on this data ({description})")
+    acc = accuracy(scores, labels)
+    assert acc >= threshold, (
+        f"your trained model ({name}) classifies {acc:.1%} of {len(labels)} test images "
+        f"correctly, below the {threshold:.0%} required on this data ({data_description})")

@@ -13,8 +13,10 @@ Three levels of PyTorch's API, from the lowest to the highest:
 Then ``build_my_model`` is your own CIFAR-10 classifier, trained in
 PyTorch.ipynb. The notebook saves its weights with ``save_weights`` into
 ``WEIGHTS_FILE`` next to the notebook; submit that file with your code. The
-autograder builds your model with ``build_my_model()``, loads the file with
-``load_weights`` and classifies test images whose labels it keeps to itself.
+file holds your model as data (its layers and their arguments, see
+``describe_model``, and its weights): the autograder rebuilds the model from it,
+without running your code, and classifies test images it chooses at random
+(some flipped left-right), with labels it keeps to itself.
 
 Image format of the CIFAR-10 helpers: the arrays returned by
 ``cs231n.data_utils.get_CIFAR10_data`` (mean image of the training split
@@ -25,6 +27,7 @@ images the same way.
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Iterator, Sequence
 from pathlib import Path
@@ -282,12 +285,16 @@ def _kaiming_init(model: nn.Module) -> None:
 def build_my_model() -> nn.Module:
     """Your CIFAR-10 classifier (untrained): input (N, 3, 32, 32) from preprocess, output (N, 10) scores.
 
-    Any architecture built from torch.nn layers, trained in at most MAX_EPOCHS
-    epochs. Course target: TARGET_ACCURACY on the test images of the full
-    CIFAR-10 (the autograder's threshold depends on the data it grades with).
-    The autograder calls this function, loads your saved weights into the
-    result and switches it to eval mode, so the architecture must match the
-    weights you submit. Keep it small (the weights file should stay under 2 MB).
+    An nn.Sequential of standard layers (nn.Conv2d, nn.BatchNorm2d, nn.ReLU,
+    nn.MaxPool2d, nn.AdaptiveAvgPool2d, nn.Flatten, nn.Linear, nn.Dropout, ... the
+    full list is SAVED_LAYER_ARGS), possibly nested, with Residual(...) for
+    skip connections; trained in at most MAX_EPOCHS epochs. save_weights
+    records this architecture next to the weights and the autograder rebuilds
+    the model from that record, so a layer outside the list cannot be saved.
+    Course target: TARGET_ACCURACY on the test images of the full CIFAR-10 (the
+    autograder's threshold depends on the data it grades with, and the
+    autograder flips some of its test images left-right). Keep it small (the
+    weights file should stay under 2 MB).
     """
     model = None
     # TODO: design your network (ideas: conv - batchnorm - ReLU blocks, pooling,
@@ -368,13 +375,95 @@ def check_accuracy(model: nn.Module, x: torch.Tensor, y: torch.Tensor, batch_siz
     return float(np.mean(scores.argmax(axis=1) == np.asarray(y)))
 
 
-def save_weights(model: nn.Module, path: str | Path = WEIGHTS_FILE) -> Path:
-    """Save model's state dict (parameters and buffers) as a plain .npz file, without pickle.
+class Residual(nn.Sequential):
+    """A residual block for build_my_model: ``Residual(*layers)(x) = layers(x) + x``.
 
-    Every entry is stored as a numeric numpy array under its state-dict name, so
-    the file can be read with numpy.load(path, allow_pickle=False).
+    The layers must keep the shape of x (same channels and size).
     """
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return super().forward(x) + x
+
+
+#: The layers build_my_model may use, with the constructor arguments that
+#: save_weights records for each (the autograder rebuilds your model from them).
+SAVED_LAYER_ARGS: dict[type, tuple[str, ...]] = {
+    nn.Conv2d: ("in_channels", "out_channels", "kernel_size", "stride", "padding", "dilation",
+                "groups", "bias"),
+    nn.Linear: ("in_features", "out_features", "bias"),
+    nn.BatchNorm1d: ("num_features", "eps", "momentum", "affine", "track_running_stats"),
+    nn.BatchNorm2d: ("num_features", "eps", "momentum", "affine", "track_running_stats"),
+    nn.ReLU: (), nn.GELU: (), nn.SiLU: (), nn.Tanh: (), nn.Sigmoid: (), nn.Identity: (),
+    nn.LeakyReLU: ("negative_slope",),
+    nn.ELU: ("alpha",),
+    nn.MaxPool2d: ("kernel_size", "stride", "padding"),
+    nn.AvgPool2d: ("kernel_size", "stride", "padding"),
+    nn.AdaptiveAvgPool2d: ("output_size",),
+    nn.AdaptiveMaxPool2d: ("output_size",),
+    nn.Flatten: ("start_dim", "end_dim"),
+    nn.Dropout: ("p",),
+    nn.Dropout2d: ("p",),
+}
+ARCHITECTURE_KEY = "__architecture__"
+ARCHITECTURE_FORMAT = "cs231n-sequential/1"
+
+
+def _layer_arg(layer: nn.Module, name: str) -> object:
+    value = getattr(layer, name)
+    if name == "bias":  # Conv2d / Linear: whether there is a bias
+        return value is not None
+    if isinstance(value, tuple):
+        return list(value)
+    return value
+
+
+def describe_model(model: nn.Module) -> dict:
+    """model as data: the JSON-ready description that save_weights stores with the weights.
+
+    model must be an nn.Sequential (or Residual) of the layers in SAVED_LAYER_ARGS,
+    possibly nested; anything else raises ValueError naming the layer.
+    """
+
+    def layers(container: nn.Module, where: str) -> list[dict]:
+        out = []
+        for name, layer in container.named_children():
+            here = f"{where}.{name}" if where else name
+            if type(layer) in (nn.Sequential, Residual):
+                out.append({"type": type(layer).__name__, "layers": layers(layer, here)})
+                continue
+            if type(layer) not in SAVED_LAYER_ARGS:
+                raise ValueError(
+                    f"layer {here} is a {type(layer).__name__}: build_my_model may only use "
+                    f"nn.Sequential, Residual and {', '.join(sorted(t.__name__ for t in SAVED_LAYER_ARGS))}")
+            if isinstance(layer, nn.Conv2d) and (layer.padding_mode != "zeros"
+                                                 or isinstance(layer.padding, str)):
+                raise ValueError(f"layer {here}: use whole-number padding with padding_mode='zeros'")
+            if isinstance(layer, nn.MaxPool2d) and (layer.dilation not in (1, (1, 1)) or layer.ceil_mode):
+                raise ValueError(f"layer {here}: MaxPool2d with dilation or ceil_mode is not supported")
+            if isinstance(layer, nn.AvgPool2d) and (layer.ceil_mode or not layer.count_include_pad
+                                                    or layer.divisor_override is not None):
+                raise ValueError(f"layer {here}: AvgPool2d with non-default options is not supported")
+            args = {arg: _layer_arg(layer, arg) for arg in SAVED_LAYER_ARGS[type(layer)]}
+            out.append({"type": type(layer).__name__, "args": args})
+        return out
+
+    if type(model) not in (nn.Sequential, Residual):
+        raise ValueError(f"build_my_model must return an nn.Sequential, not a {type(model).__name__}")
+    return {"format": ARCHITECTURE_FORMAT, "layers": layers(model, "")}
+
+
+def save_weights(model: nn.Module, path: str | Path = WEIGHTS_FILE) -> Path:
+    """Save model as plain data, without pickle: its description and its state dict.
+
+    Every state-dict entry is stored as a numeric numpy array under its name,
+    and describe_model(model) as JSON text (bytes) under ARCHITECTURE_KEY, so
+    the file can be read with numpy.load(path, allow_pickle=False). The
+    autograder rebuilds your model from that description (it does not run your
+    code), loads the arrays and classifies its own test images.
+    """
+    text = json.dumps(describe_model(model)).encode("utf-8")
     arrays = {name: t.detach().cpu().numpy() for name, t in model.state_dict().items()}
+    arrays[ARCHITECTURE_KEY] = np.frombuffer(text, dtype=np.uint8)
     path = Path(path)
     with open(path, "wb") as f:
         np.savez(f, **arrays)
@@ -384,7 +473,8 @@ def save_weights(model: nn.Module, path: str | Path = WEIGHTS_FILE) -> Path:
 def load_weights(model: nn.Module, path: str | Path = WEIGHTS_FILE) -> nn.Module:
     """Load a file written by save_weights into model (same architecture); returns model in eval mode."""
     with np.load(Path(path), allow_pickle=False) as data:
-        state = {name: torch.from_numpy(np.array(data[name])) for name in data.files}
+        state = {name: torch.from_numpy(np.array(data[name]))
+                 for name in data.files if name != ARCHITECTURE_KEY}
     model.load_state_dict(state, strict=True)
     model.eval()
     return model

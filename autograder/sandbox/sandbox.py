@@ -1,0 +1,445 @@
+"""Grader side of the sandbox: start a worker, call student code, time it.
+
+Student code only ever runs in the worker process. The grader sends requests
+over a private pipe in the pickle-free :mod:`autograder.sandbox.protocol`
+format and gets back plain data or opaque handles
+(:class:`~autograder.sandbox.remote.RemoteObject`). Whether workers are
+confined is decided here, once per interpreter and user
+(:func:`isolation_available`, :func:`resolve_isolation`).
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from autograder.config import (
+    DEFAULT_FSIZE_LIMIT_MB,
+    DEFAULT_MEMORY_LIMIT_MB,
+    DEFAULT_TIMEOUT,
+)
+from autograder.sandbox import jail, protocol
+from autograder.sandbox.errors import StudentError, WorkerDied, death_reason
+from autograder.sandbox.launch import DEFAULT_NPROC_LIMIT, Launch, confined_note
+from autograder.sandbox.protocol import Ref
+from autograder.sandbox.reaping import kill_descendants, kill_user_processes, remove_scratch
+from autograder.sandbox.remote import RemoteObject, RemotePath, to_wire
+
+if TYPE_CHECKING:  # annotations only: the zygote module imports this one
+    from autograder.sandbox.zygote import ForkedWorker, Zygote
+
+__all__ = ["Sandbox", "Timing", "isolation_available", "resolve_isolation"]
+
+MAX_REPLY_BYTES = 1024 * 1024 * 1024
+_PUT_THRESHOLD = 4096  # bytes: timeit stores bigger array arguments in the worker first
+_PROBES: dict[tuple[str, str | None], tuple[bool, str]] = {}  # (python, user) -> verdict
+
+
+@dataclass
+class Timing:
+    """Result of :meth:`Sandbox.timeit`: best time in seconds, all times, last result."""
+
+    best: float
+    times: list[float]
+    result: Any
+
+
+def isolation_available(python: str, user: str | None = None) -> tuple[bool, str]:
+    """Can workers be confined here? Returns ``(ok, note)`` for the report.
+
+    Confinement needs root and Linux namespaces: the worker enters a private
+    mount and network namespace, hides the course and the grader, and drops
+    to an unprivileged uid (``user`` if given, else a uid of its own). Probed
+    once per interpreter and user by starting a confined worker that imports
+    numpy.
+    """
+    if os.geteuid() != 0:
+        return False, ("the grader is not root, so the worker runs as the grader's own "
+                       "user and could read files that user can read")
+    key = (python, user)
+    if key not in _PROBES:
+        probe_root = Path(tempfile.mkdtemp(prefix="ag-probe-"))
+        try:
+            os.chmod(probe_root, 0o755)
+            (probe_root / "_agprobe").mkdir()
+            (probe_root / "_agprobe" / "__init__.py").write_text("")
+            os.chmod(probe_root / "_agprobe", 0o755)
+            os.chmod(probe_root / "_agprobe" / "__init__.py", 0o644)
+            sb = Sandbox(probe_root, "_agprobe", timeout=60, sandbox_user=user, python=python,
+                         isolate=True, start=False)
+            try:
+                sb.start()
+                info = sb.info()
+                ok = bool(info.get("isolated"))
+                detail = str(info.get("error") or "")
+            except (WorkerDied, StudentError, OSError, KeyError) as exc:
+                ok, detail = False, f"{exc}; worker output: {sb.output_tail(300).strip()}"
+            finally:
+                sb.close()
+        finally:
+            shutil.rmtree(probe_root, ignore_errors=True)
+        note = (confined_note(user) if ok else
+                f"confinement failed ({detail}); the worker runs as root")
+        _PROBES[key] = (ok, note)
+    return _PROBES[key]
+
+
+def resolve_isolation(isolate: bool | None, python: str, user: str | None) -> tuple[bool, str]:
+    """``(confine, note)`` for a worker asked to be confined (``True``), not (``False``)
+    or when possible (``None``: :func:`isolation_available` decides)."""
+    if isolate is None:
+        return isolation_available(python, user)
+    if not isolate:
+        return False, "confinement was turned off"
+    return True, confined_note(user)
+
+
+class Sandbox:
+    """One worker process running student code, as a context manager.
+
+    Parameters: ``submission_root`` (directory holding the library package),
+    ``library`` (package name), ``seed``, ``timeout`` (seconds per request),
+    ``memory_limit_mb`` (RLIMIT_AS), ``fsize_limit_mb``, ``nproc_limit``
+    (processes and threads of the worker's uid, when confined), ``sandbox_user``
+    (the user a confined worker runs as; default a uid of its own), ``python``
+    (worker interpreter), ``hide`` (extra paths the worker must not see, e.g.
+    the course root), ``keep`` (paths under them it may still read),
+    ``isolate`` (``None``: confine when :func:`isolation_available`; ``True``:
+    confine or fail; ``False``: never), ``zygote`` (a :class:`Zygote` of the
+    same submission to fork the worker from, instead of starting a new
+    interpreter: the limits and confinement are then the zygote's). After
+    :meth:`start`, ``isolated`` tells whether the worker is confined, and
+    ``isolation_note`` why (not).
+    """
+
+    def __init__(
+        self,
+        submission_root: str | os.PathLike[str],
+        library: str,
+        *,
+        seed: int = 0,
+        timeout: float = DEFAULT_TIMEOUT,
+        memory_limit_mb: int | None = DEFAULT_MEMORY_LIMIT_MB,
+        fsize_limit_mb: int = DEFAULT_FSIZE_LIMIT_MB,
+        sandbox_user: str | None = None,
+        python: str | None = None,
+        hide: list[str | os.PathLike[str]] | tuple[str | os.PathLike[str], ...] = (),
+        keep: list[str | os.PathLike[str]] | tuple[str | os.PathLike[str], ...] = (),
+        isolate: bool | None = None,
+        nproc_limit: int = DEFAULT_NPROC_LIMIT,
+        zygote: Zygote | None = None,
+        start: bool = True,
+    ) -> None:
+        self.submission_root = Path(submission_root).resolve()
+        self.library = library
+        self.seed = int(seed) % (2**32)
+        self.timeout = float(timeout)
+        self.memory_limit_mb = memory_limit_mb
+        self.fsize_limit_mb = fsize_limit_mb
+        self.sandbox_user = sandbox_user
+        self.python = python or sys.executable
+        self.hide = [str(p) for p in hide]
+        self.keep = [str(p) for p in keep]
+        self.isolate = isolate
+        self.nproc_limit = nproc_limit
+        self.zygote = zygote
+        self.isolated = False
+        self.isolation_note = "worker not started"
+        self.lib = RemotePath(self, {"path": ""})
+        self.startup_s = 0.0
+        self.busy_s = 0.0  # seconds spent waiting on the worker (student code and transfers)
+        self.close_s = 0.0
+        self.log_path: Path | None = None
+        self._proc: subprocess.Popen[bytes] | ForkedWorker | None = None
+        self._req_fd: int | None = None
+        self._resp_fd: int | None = None
+        self._scratch: Path | None = None
+        self._uid: int | None = None
+        self._dead: str | None = None
+        self._tag = os.urandom(8).hex()
+        if start:
+            self.start()
+
+    # -- lifecycle -----------------------------------------------------------
+    def start(self) -> None:
+        """Start the worker process (idempotent): forked by ``zygote`` or a new process."""
+        if self._proc is not None:
+            return
+        t0 = time.perf_counter()
+        if self.zygote is not None:
+            self._start_from_zygote(self.zygote)
+            self.startup_s = time.perf_counter() - t0
+            return
+        confine, note = resolve_isolation(self.isolate, self.python, self.sandbox_user)
+        launch = Launch.prepare(self, mode="worker", confine=confine, note=note)
+        self._scratch = launch.scratch
+        self.log_path = launch.scratch / "output.log"
+        self.isolation_note = launch.note
+        req_r, req_w = os.pipe()
+        resp_r, resp_w = os.pipe()
+        try:
+            self._proc = launch.popen({"req_fd": req_r, "resp_fd": resp_w, "seed": self.seed},
+                                      (req_r, resp_w), self._tag)
+        finally:
+            os.close(req_r)
+            os.close(resp_w)
+        self._req_fd = req_w
+        self._resp_fd = resp_r
+        os.set_blocking(req_w, False)
+        if launch.confine:
+            self._uid = launch.uid if launch.uid is not None else jail.worker_uid(self._proc.pid)
+            try:  # no student code has run yet: a death here is the grader's problem
+                info = self.info(timeout=max(self.timeout, 30.0))
+            except WorkerDied as exc:
+                tail = self.output_tail(500).strip().splitlines()
+                self.close()
+                raise WorkerDied(f"the grader could not confine the worker ({exc.reason})"
+                                 + (f": {tail[-1]}" if tail else ""), internal=True) from None
+            self.isolated = bool(info.get("isolated"))
+            if not self.isolated:
+                self.isolation_note = f"confinement failed: {info.get('error')}"
+        self.startup_s = time.perf_counter() - t0
+
+    def _start_from_zygote(self, zygote: Zygote) -> None:
+        self._scratch = Path(tempfile.mkdtemp(prefix="ag-log-"))
+        self.log_path = self._scratch / "output.log"
+        log = os.open(self.log_path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+        req_r, req_w = os.pipe()
+        resp_r, resp_w = os.pipe()
+        try:
+            self._proc = zygote.spawn(self.seed, (req_r, resp_w, log))
+        except WorkerDied:
+            for fd in (req_w, resp_r):
+                os.close(fd)
+            remove_scratch(self._scratch)
+            raise
+        finally:
+            for fd in (req_r, resp_w, log):
+                os.close(fd)
+        self._req_fd = req_w
+        self._resp_fd = resp_r
+        os.set_blocking(req_w, False)
+        self.isolated = zygote.isolated
+        self.isolation_note = zygote.isolation_note
+
+    def close(self) -> None:
+        """Kill the worker's process group (and leftovers of the sandbox user)."""
+        t0 = time.perf_counter()
+        try:
+            self._close()
+        finally:
+            self.close_s += time.perf_counter() - t0
+
+    def _close(self) -> None:
+        proc = self._proc
+        if proc is not None:
+            self._kill_group()
+            try:
+                proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:  # pragma: no cover - unkillable
+                pass
+        for fd in (self._req_fd, self._resp_fd):
+            if fd is not None:
+                try:
+                    os.close(fd)
+                except OSError:
+                    pass
+        self._req_fd = self._resp_fd = None
+        if self._uid is not None:
+            kill_user_processes(self._uid)
+        elif proc is not None and self.zygote is not None:  # forked by the zygote
+            self.zygote.kill_leftovers()
+        elif proc is not None:
+            kill_descendants(proc.pid, self._tag)
+        if self._scratch is not None:
+            remove_scratch(self._scratch)
+            self._scratch = None
+        if self._dead is None:
+            self._dead = "the sandbox was closed"
+
+    def __enter__(self) -> Sandbox:
+        self.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def __del__(self) -> None:  # best effort; fixtures close explicitly
+        try:
+            if self._proc is not None and self._proc.returncode is None:
+                self._kill_group()
+        except Exception:
+            pass
+
+    def _kill_group(self) -> None:
+        if self._proc is None:
+            return
+        try:
+            os.killpg(self._proc.pid, signal.SIGKILL)
+        except (ProcessLookupError, PermissionError):
+            pass
+        try:
+            self._proc.kill()
+        except (ProcessLookupError, OSError):
+            pass
+
+    @property
+    def alive(self) -> bool:
+        """Whether the worker is running and usable."""
+        return self._dead is None and self._proc is not None and self._proc.poll() is None
+
+    def output_tail(self, limit: int = 2000) -> str:
+        """The last ``limit`` characters the student's code printed."""
+        if self.log_path is None or not self.log_path.exists():
+            return ""
+        with open(self.log_path, "rb") as fh:
+            fh.seek(0, os.SEEK_END)
+            size = fh.tell()
+            fh.seek(max(0, size - limit))
+            return fh.read().decode("utf-8", "replace")
+
+    # -- requests ------------------------------------------------------------
+    def _die(self, why: str) -> WorkerDied:
+        self._kill_group()
+        proc = self._proc
+        code = None
+        if proc is not None:
+            try:
+                code = proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:  # pragma: no cover
+                code = None
+        reason = death_reason(why, code, self.timeout, self.memory_limit_mb)
+        self._dead = reason
+        return WorkerDied(reason)
+
+    def _request(self, msg: dict[str, Any], timeout: float | None = None) -> Any:
+        t0 = time.perf_counter()
+        try:
+            return self._request_timed(msg, timeout)
+        finally:
+            self.busy_s += time.perf_counter() - t0
+
+    def _request_timed(self, msg: dict[str, Any], timeout: float | None) -> Any:
+        if self._dead is not None:
+            raise WorkerDied(self._dead)
+        if self._proc is None or self._req_fd is None or self._resp_fd is None:
+            raise WorkerDied("the worker was not started")
+        try:
+            data = protocol.encode(msg, hook=to_wire)
+        except protocol.NotPlain as exc:
+            raise TypeError(f"cannot send this argument to the student's code: {exc}") from None
+        deadline = time.monotonic() + (self.timeout if timeout is None else timeout)
+        try:
+            protocol.write_message(self._req_fd, data, deadline)
+            header, buffers = protocol.read_message(self._resp_fd, deadline, MAX_REPLY_BYTES)
+            reply = protocol.decode_parts(
+                header, buffers, handle_factory=lambda h: RemoteObject(self, h)
+            )
+        except protocol.Deadline:
+            raise self._die("timeout") from None
+        except protocol.ChannelClosed as exc:
+            raise self._die(str(exc)) from None
+        except protocol.ProtocolError as exc:
+            raise self._die(f"protocol error: {exc}") from None
+        if not isinstance(reply, dict) or reply.get("status") not in ("ok", "error"):
+            raise self._die("protocol error: malformed reply")
+        if reply["status"] == "ok":
+            return reply.get("value")
+        type_name = str(reply.get("type", "Exception"))
+        frames = reply.get("traceback") or []
+        frames = [str(f) for f in frames] if isinstance(frames, list) else []
+        note = ""
+        if type_name == "MemoryError" and self.memory_limit_mb:
+            note = f"the memory limit is {self.memory_limit_mb} MB"
+        raise StudentError(type_name, str(reply.get("message", "")), frames, note)
+
+    def _call(self, target: dict[str, Any], args: tuple[Any, ...], kwargs: dict[str, Any],
+              store: bool = False) -> Any:
+        return self._request({"op": "call", "target": target, "args": list(args),
+                              "kwargs": dict(kwargs), "store": store})
+
+    def info(self, timeout: float | None = None) -> dict[str, Any]:
+        """What the worker achieved at start: ``isolated``, ``uid``, ``network``, ``error``."""
+        value = self._request({"op": "info"}, timeout=timeout)
+        if not isinstance(value, dict):
+            raise self._die("protocol error: info is not a dict")
+        return value
+
+    def ping(self) -> str:
+        """Round-trip a no-op request; returns ``"pong"``."""
+        return self._request({"op": "ping"})
+
+    def put(self, value: Any) -> Ref:
+        """Store ``value`` in the worker once; pass the returned :class:`Ref` later."""
+        ref = self._request({"op": "put", "value": value})
+        if not isinstance(ref, Ref):
+            raise self._die("protocol error: put did not return a reference")
+        return ref
+
+    def build(self, sources: list[str] | tuple[str, ...], timeout: float = 180.0
+              ) -> dict[str, Any]:
+        """Compile the library's Cython ``sources`` in the worker (once per fork server).
+
+        Call it before the library is first imported in this worker. Returns
+        ``{"ok": bool, "log": compiler output tail, "seconds": float}``; on
+        success the worker imports the compiled copy of the library. See
+        :mod:`autograder.extensions`.
+        """
+        value = self._request({"op": "build", "sources": list(sources), "timeout": timeout},
+                              timeout=timeout + 30.0)
+        if not isinstance(value, dict):
+            raise self._die("protocol error: build did not return a dict")
+        return value
+
+    def release(self, *refs: Ref | RemoteObject) -> None:
+        """Let the worker forget stored values."""
+        ids = [r.id if isinstance(r, Ref) else r.ref.id for r in refs]
+        self._request({"op": "release", "ids": ids})
+
+    def timeit(self, fn: RemotePath, *args: Any, repeat: int = 5, warmup: int = 1,
+               **kwargs: Any) -> Timing:
+        """Time ``fn(*args, **kwargs)`` in the worker with the grader's own clock.
+
+        Array arguments are stored in the worker first so their transfer is
+        not timed; results stay in the worker during timing and only the last
+        one is fetched. ``best`` is the minimum over ``repeat`` timed calls.
+        """
+        if not isinstance(fn, RemotePath):
+            raise TypeError("timeit needs a remote callable such as student.lib.mod.func")
+        stored: list[Ref] = []
+
+        def lift(v: Any) -> Any:
+            if isinstance(v, np.ndarray) and v.nbytes >= _PUT_THRESHOLD:
+                ref = self.put(v)
+                stored.append(ref)
+                return ref
+            return v
+
+        args2 = tuple(lift(a) for a in args)
+        kwargs2 = {k: lift(v) for k, v in kwargs.items()}
+        times: list[float] = []
+        last: Ref | None = None
+        for i in range(max(0, warmup) + max(1, repeat)):
+            t0 = time.perf_counter()
+            ref = self._call(fn._target, args2, kwargs2, store=True)
+            elapsed = time.perf_counter() - t0
+            if last is not None:
+                self.release(last)
+            last = ref
+            if i >= warmup:
+                times.append(elapsed)
+        assert isinstance(last, Ref)
+        result = self._request({"op": "get", "target": {"ref": last.id, "attrs": []}})
+        self.release(last, *stored)
+        return Timing(best=min(times), times=times, result=result)
+

@@ -1,0 +1,226 @@
+"""The fork server: one confined process per submission that forks a fresh worker per test."""
+
+from __future__ import annotations
+
+import json
+import os
+import select
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from autograder.config import DEFAULT_FSIZE_LIMIT_MB, DEFAULT_MEMORY_LIMIT_MB
+from autograder.sandbox import jail
+from autograder.sandbox.errors import WorkerDied
+from autograder.sandbox.launch import DEFAULT_NPROC_LIMIT, Launch
+from autograder.sandbox.reaping import kill_descendants, kill_user_processes, remove_scratch, tail
+from autograder.sandbox.sandbox import resolve_isolation
+
+__all__ = ["ForkedWorker", "Zygote"]
+
+
+
+class Zygote:
+    """A fork server for one submission: a confined process with numpy loaded.
+
+    Starting a Python interpreter, confining it and importing numpy takes a
+    tenth of a second or more; forking a process that did it takes a few
+    milliseconds. A Zygote does it once per submission and forks a fresh
+    worker for each test (``Sandbox(..., zygote=z)``). The forked workers
+    share the zygote's confinement, uid and limits; the student's library is
+    imported by each worker, never by the zygote, so tests share no state in
+    memory. The parameters are :class:`Sandbox`'s, and ``preload`` (modules the
+    zygote imports once after confinement, e.g. ``torch``; each worker reseeds
+    torch with its own seed).
+    """
+
+    def __init__(
+        self,
+        submission_root: str | os.PathLike[str],
+        library: str,
+        *,
+        memory_limit_mb: int | None = DEFAULT_MEMORY_LIMIT_MB,
+        fsize_limit_mb: int = DEFAULT_FSIZE_LIMIT_MB,
+        sandbox_user: str | None = None,
+        python: str | None = None,
+        hide: list[str | os.PathLike[str]] | tuple[str | os.PathLike[str], ...] = (),
+        keep: list[str | os.PathLike[str]] | tuple[str | os.PathLike[str], ...] = (),
+        isolate: bool | None = None,
+        nproc_limit: int = DEFAULT_NPROC_LIMIT,
+        preload: list[str] | tuple[str, ...] = (),
+        start_timeout: float = 60.0,
+    ) -> None:
+        self.submission_root = Path(submission_root).resolve()
+        self.library = library
+        self.memory_limit_mb = memory_limit_mb
+        self.fsize_limit_mb = fsize_limit_mb
+        self.sandbox_user = sandbox_user
+        self.python = python or sys.executable
+        self.hide = [str(p) for p in hide]
+        self.keep = [str(p) for p in keep]
+        self.isolate = isolate
+        self.nproc_limit = nproc_limit
+        self.isolated = False
+        self.isolation_note = ""
+        self.uid: int | None = None
+        self._tag = os.urandom(8).hex()
+        self._exits: dict[int, int] = {}
+        self._closed = False
+        confine, note = resolve_isolation(isolate, self.python, sandbox_user)
+        launch = Launch.prepare(self, mode="zygote", confine=confine, note=note)
+        self._scratch = launch.scratch
+        self.isolation_note = launch.note
+        parent, child = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+        self._sock = parent
+        try:
+            self._proc = launch.popen({"ctrl_fd": child.fileno(), "preload": list(preload)},
+                                  (child.fileno(),), self._tag)
+        finally:
+            child.close()
+        if launch.confine:
+            self.uid = launch.uid if launch.uid is not None else jail.worker_uid(self._proc.pid)
+        msg = self._read(start_timeout)
+        if msg is None or "ready" not in msg:
+            last = tail(launch.scratch / "output.log", 300)
+            self.close()
+            raise WorkerDied(f"the grader could not start the fork server: {last or 'no answer'}",
+                             internal=True)
+        info = msg["ready"]
+        self.isolated = bool(info.get("isolated")) if launch.confine else False
+        if launch.confine and not self.isolated:
+            self.isolation_note = f"confinement failed: {info.get('error')}"
+
+    @property
+    def pid(self) -> int:
+        """The zygote's process id."""
+        return self._proc.pid
+
+    @property
+    def alive(self) -> bool:
+        """Whether the zygote can still fork workers."""
+        return not self._closed and self._proc.poll() is None
+
+    def _read(self, timeout: float, exits: bool = False) -> dict[str, Any] | None:
+        """The next answer from the zygote; exit notices are recorded on the way
+        (and returned as ``{}`` when ``exits``)."""
+        deadline = time.monotonic() + timeout
+        while True:
+            left = deadline - time.monotonic()
+            if left < 0:
+                return None
+            ready, _, _ = select.select([self._sock], [], [], left)
+            if not ready:
+                return None
+            try:
+                data = self._sock.recv(1 << 20)
+            except OSError:
+                return None
+            if not data:
+                return None
+            try:
+                msg = json.loads(data)
+            except ValueError:
+                continue
+            if isinstance(msg, dict) and "exit" in msg:
+                try:
+                    self._exits[int(msg["exit"])] = int(msg["status"])
+                except (TypeError, ValueError):
+                    pass
+                if exits:
+                    return {}
+                continue
+            return msg if isinstance(msg, dict) else None
+
+    def spawn(self, seed: int, fds: tuple[int, int, int], timeout: float = 30.0
+              ) -> ForkedWorker:
+        """Fork a worker serving on ``fds`` (request, response, log); returns its handle."""
+        if not self.alive:
+            raise WorkerDied("the fork server is gone", internal=True)
+        try:
+            socket.send_fds(self._sock, [json.dumps({"seed": int(seed)}).encode()], list(fds))
+        except OSError as exc:
+            raise WorkerDied(f"the fork server is gone ({exc})", internal=True) from None
+        msg = self._read(timeout)
+        if msg is None or not isinstance(msg.get("pid"), int):
+            raise WorkerDied("the fork server did not answer", internal=True)
+        return ForkedWorker(self, int(msg["pid"]))
+
+    def exit_status(self, pid: int, timeout: float = 0.0) -> int | None:
+        """The exit status of a forked worker (``Popen.returncode`` style), if known."""
+        deadline = time.monotonic() + timeout
+        while pid not in self._exits:
+            left = deadline - time.monotonic()
+            if left <= 0 or not self.alive:
+                break
+            self._read(min(left, 0.5), exits=True)
+        if pid in self._exits:
+            return self._exits[pid]
+        if not self.alive and not os.path.exists(f"/proc/{pid}"):
+            return -signal.SIGKILL  # the zygote died with it: status unknown
+        return None
+
+    def kill_leftovers(self) -> None:
+        """Kill every process a worker left behind (never the zygote itself)."""
+        if self.uid is not None:
+            kill_user_processes(self.uid, spare=self.pid)
+        else:
+            kill_descendants(self.pid, self._tag)
+
+    def close(self) -> None:
+        """Stop the zygote and everything its workers started."""
+        if self._closed:
+            return
+        self._closed = True
+        try:
+            self._sock.close()
+        except OSError:
+            pass
+        for kill in (lambda: os.killpg(self._proc.pid, signal.SIGKILL), self._proc.kill):
+            try:
+                kill()
+            except (ProcessLookupError, PermissionError, OSError):
+                pass
+        try:
+            self._proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:  # pragma: no cover
+            pass
+        if self.uid is not None:
+            kill_user_processes(self.uid)
+        else:
+            kill_descendants(self._proc.pid, self._tag)
+        remove_scratch(self._scratch)
+
+    def __enter__(self) -> Zygote:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+class ForkedWorker:
+    """The part of :class:`subprocess.Popen` the Sandbox uses, for a zygote's child."""
+
+    def __init__(self, zygote: Zygote, pid: int) -> None:
+        self.zygote = zygote
+        self.pid = pid
+        self.returncode: int | None = None
+
+    def poll(self) -> int | None:
+        if self.returncode is None:
+            self.returncode = self.zygote.exit_status(self.pid, 0.0)
+        return self.returncode
+
+    def wait(self, timeout: float | None = None) -> int:
+        if self.returncode is None:
+            self.returncode = self.zygote.exit_status(self.pid, 30.0 if timeout is None
+                                                      else timeout)
+        if self.returncode is None:
+            raise subprocess.TimeoutExpired(f"worker {self.pid}", timeout or 0)
+        return self.returncode
+
+    def kill(self) -> None:
+        os.kill(self.pid, signal.SIGKILL)
