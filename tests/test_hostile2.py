@@ -316,6 +316,26 @@ def test_secret_stream_is_not_the_test_seed() -> None:
     assert derive_seed(1, item, "secret") == derive_seed(1, item, "secret")
 
 
+# suites whose evaluation model holds no student code may draw rows from the test's seed
+NO_STUDENT_CODE_IN_EVALUATION = {"assignment2/test_pytorch.py"}
+
+
+def test_evaluation_rows_come_from_the_secret_stream() -> None:
+    import ast
+
+    calls = []
+    for path in sorted((REPO / "autograder" / "suites").glob("*/test_*.py")):
+        rel = path.relative_to(REPO / "autograder" / "suites").as_posix()
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.Call) and getattr(node.func, "id", "") == "held_out":
+                source = ast.unparse(node.args[1]) if len(node.args) > 1 else "?"
+                calls.append((rel, node.lineno, source))
+    assert len(calls) >= 3, calls  # A1's two accuracy tests and A2's fc_net at least
+    wrong = [c for c in calls if c[2] != "secret_rng" and c[0] not in
+             NO_STUDENT_CODE_IN_EVALUATION]
+    assert not wrong, f"evaluation rows drawn from a stream the worker can know: {wrong}"
+
+
 # -- what a failing check tells about a hidden task --------------------------------------
 def test_hidden_messages_show_no_expected_values() -> None:
     got, want = np.array([[1.0, 2.0], [3.0, 4.0]]), np.array([[1.0, 2.0], [3.0, 4.6875]])
