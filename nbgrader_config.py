@@ -10,6 +10,7 @@ from pathlib import Path
 from nbgrader.converters import Autograde, GenerateFeedback
 from nbgrader.preprocessors import OverwriteCells
 
+from autograder.library import assignment_dirs
 from coursegen import nbgrader_hooks
 from coursegen.nbgrader_fixes import HideHiddenTests, RestoreMissingCells
 
@@ -26,10 +27,11 @@ c.GenerateAssignment.post_convert_hook = nbgrader_hooks.post_convert
 
 # Grade the student's own modules: by default autograde overwrites every
 # submitted non-notebook file with the instructor's copy.
+# (source/_common holds the shared student files, not an assignment: see autograder/library.py.)
 _source = Path(__file__).resolve().parent / "source"
 c.Autograde.exclude_overwriting = {
-    a.name: nbgrader_hooks.student_modules(_source, a.name) for a in sorted(_source.iterdir()) if a.is_dir()
-} if _source.is_dir() else {}
+    a.name: nbgrader_hooks.student_modules(_source, a.name) for a in assignment_dirs(_source)
+}
 # A deleted or altered test cell must not escape grading (with a fix for
 # nbgrader 0.9.6, which crashes restoring a cell that follows a locked cell).
 c.OverwriteCells.add_missing_cells = True

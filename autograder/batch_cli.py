@@ -14,7 +14,7 @@ import sys
 from typing import Any, TextIO
 
 from autograder import config as cfg
-from autograder.options import add_grading_options
+from autograder.options import GradeOptions, OptionsError, add_grading_options
 
 COMMAND = "grade-all"
 
@@ -111,23 +111,17 @@ class _Reporter:
 
 def run(args: argparse.Namespace) -> int:
     """Run ``grade-all`` for parsed ``args``; returns the exit code."""
-    from autograder.batch import BatchError, GradeOptions, grade_all
+    from autograder.batch import BatchError, grade_all
 
     err = sys.stderr
     if args.jobs is not None and args.jobs < 1:
         return _misuse("-j/--jobs must be at least 1")
-    if args.memory_limit is not None and args.memory_limit <= 0:
-        return _misuse("--memory-limit must be positive")
-    for name in ("timeout", "time_limit", "hard_limit"):
-        value = getattr(args, name)
-        if value is not None and not value > 0:
-            return _misuse(f"--{name.replace('_', '-')} must be positive")
-    options = GradeOptions(
-        seed=args.seed, course_root=args.course_root, data_dir=args.data_dir,
-        timeout=args.timeout, time_limit=args.time_limit, memory_limit_mb=args.memory_limit,
-        sandbox_user=args.sandbox_user, suite_dir=args.suite_dir,
-        require_isolation=args.require_isolation,
-    )
+    if args.hard_limit is not None and not args.hard_limit > 0:
+        return _misuse("--hard-limit must be positive")
+    try:
+        options = GradeOptions.from_args(args)
+    except OptionsError as exc:
+        return _misuse(str(exc))
     gradebook: Any = False if args.no_gradebook else args.gradebook
     reporter = _Reporter(err, bar=not args.no_progress, quiet=args.quiet)
     try:

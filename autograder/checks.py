@@ -13,7 +13,7 @@ from __future__ import annotations
 import math
 import time
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -30,6 +30,7 @@ __all__ = [
     "assert_faster",
     "assert_gradient",
     "assert_speedup",
+    "expect_reference",
     "measure_speedup",
     "numerical_gradient",
     "rel_error",
@@ -51,9 +52,8 @@ def _describe(value: Any) -> str:
         return f"an array of shape {value.shape} and dtype {value.dtype}"
     if value is None:
         return "None"
-    type_name = getattr(value, "type_name", None)
-    if isinstance(type_name, str):  # a RemoteObject
-        return f"a {type_name} object"
+    if type(value).__name__ in ("RemoteObject", "RemotePath"):  # never the class name it reports
+        return "an object that is not plain data"
     return f"a {type(value).__name__}"
 
 
@@ -345,6 +345,35 @@ def assert_speedup(student_round: Callable[[], Any], reference_round: Callable[[
         f"{len(reference)}, timed in the same run): a speed-up of {result.ratio:.3g}x, but at "
         f"least {at_least:g}x is required" + (f". {hint}" if hint else "")
     )
+
+
+def expect_reference(reference_fn: Callable[..., Any], *, names: str | Sequence[str],
+                     rtol: float = 1e-7, atol: float = 0.0) -> Callable[..., None]:
+    """A ``check(result, *inputs)`` for :meth:`Sandbox.timeit`: the reference's answer.
+
+    The check calls ``reference_fn(*inputs)`` in the grader process and
+    compares the student's ``result`` with it by :func:`assert_close`. With
+    one name the function has one output; with several (``("loss", "dW")``)
+    it returns a tuple of that many outputs, each compared under its name.
+    Use the reference's fast version here: the check runs after every timed
+    call (outside the timed interval, but inside the test's time).
+    """
+    many = not isinstance(names, str)
+    labels = tuple(names) if many else (names,)
+
+    def check(result: Any, *inputs: Any) -> None:
+        expected = reference_fn(*inputs)
+        if not many:
+            assert_close(result, expected, name=labels[0], rtol=rtol, atol=atol)
+            return
+        if not isinstance(result, (tuple, list)) or len(result) != len(labels):
+            raise AssertionError(
+                f"expected {len(labels)} outputs ({', '.join(labels)}), got {_describe(result)}"
+                + (f" of length {len(result)}" if isinstance(result, (tuple, list)) else ""))
+        for label, got, exp in zip(labels, result, expected, strict=True):
+            assert_close(got, exp, name=label, rtol=rtol, atol=atol)
+
+    return check
 
 
 #: Prefix of the skip reason :func:`not_gradable` gives; the runner turns a task

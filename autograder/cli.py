@@ -17,7 +17,7 @@ for _name in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
     os.environ.setdefault(_name, "1")  # before numpy is imported below
 
 from autograder import config as cfg  # noqa: E402
-from autograder.options import add_grading_options  # noqa: E402
+from autograder.options import GradeOptions, OptionsError, add_grading_options  # noqa: E402
 
 
 class _Misuse(Exception):
@@ -128,14 +128,11 @@ def main(argv: list[str] | None = None) -> int:
             return 0
         if not os.path.exists(args.submission):
             raise _Misuse(f"submission {args.submission} does not exist")
-        if args.course_root is not None and not os.path.isdir(args.course_root):
-            raise _Misuse(f"course root {args.course_root} is not a directory")
-        if args.memory_limit is not None and args.memory_limit <= 0:
-            raise _Misuse("--memory-limit must be positive")
+        options = GradeOptions.from_args(args)
         unknown = [t for t in args.task or [] if t not in spec.tasks]
         if unknown:
             raise _Misuse(f"unknown task(s) {', '.join(unknown)}; known: {', '.join(spec.tasks)}")
-    except (_Misuse, cfg.ConfigError) as exc:
+    except (_Misuse, OptionsError, cfg.ConfigError) as exc:
         print(f"autograder: error: {exc}", file=sys.stderr)
         return 2
 
@@ -143,13 +140,9 @@ def main(argv: list[str] | None = None) -> int:
     from autograder.runner import grade
 
     try:
-        report = grade(
-            args.submission, args.assignment, results_path=args.results, seed=args.seed,
-            course_root=args.course_root, data_dir=args.data_dir, timeout=args.timeout,
-            time_limit=args.time_limit, memory_limit_mb=args.memory_limit,
-            sandbox_user=args.sandbox_user, suite_dir=suite, tasks=args.task,
-            require_isolation=args.require_isolation, quiet=True,
-        )
+        report = grade(args.submission, args.assignment, results_path=args.results,
+                       tasks=args.task, quiet=True,
+                       **{**options.grade_kwargs(), "suite_dir": suite})
     except OSError as exc:  # the report itself could not be written
         print(f"autograder: error: could not write {args.results}: {exc}", file=sys.stderr)
         return 1

@@ -10,6 +10,8 @@
     time_limit = 900            # seconds for the whole submission
     preload = ["torch"]         # optional: modules the fork server imports once, so
                                 # that each test's worker does not pay for them
+    [student_library]           # optional: the shared student files it takes
+    common = "cs231n"           # every file of source/_common/cs231n/, at the same path
     [tasks.knn_two_loops]
     title = "..."
     points = 4
@@ -67,6 +69,19 @@ class TaskSpec:
 
 
 @dataclass(frozen=True)
+class StudentLibrary:
+    """The ``[student_library]`` table: which shared student files the assignment takes.
+
+    ``common`` names a folder of ``source/_common/`` that mirrors an assignment
+    folder (``submit.py``, ``cs231n/solver.py``...); generation, the solutions and
+    the reference loader place all its files at the same paths in the assignment
+    (see :mod:`autograder.library`). No table: the assignment takes none.
+    """
+
+    common: str | None = None
+
+
+@dataclass(frozen=True)
 class AssignmentSpec:
     """An assignment's grading table, parsed from ``tasks.toml``."""
 
@@ -78,6 +93,7 @@ class AssignmentSpec:
     tasks: dict[str, TaskSpec] = field(default_factory=dict)
     path: Path | None = None
     preload: tuple[str, ...] = ()  # modules the fork server imports once (e.g. torch)
+    student_library: StudentLibrary = field(default_factory=StudentLibrary)
 
     @property
     def max_score(self) -> float:
@@ -98,6 +114,21 @@ def _number(value: Any, where: str, *, positive: bool = True) -> float:
     if positive and not value > 0:
         raise ConfigError(f"{where} must be > 0, got {value!r}")
     return float(value)
+
+
+def parse_student_library(data: dict[str, Any], source: str = "tasks.toml") -> StudentLibrary:
+    """Validate the optional ``[student_library]`` table of the parsed TOML ``data``."""
+    table = data.get("student_library", {})
+    where = f"{source}: [student_library]"
+    if not isinstance(table, dict):
+        raise ConfigError(f"{where} must be a table")
+    unknown = set(table) - {"common"}
+    if unknown:
+        raise ConfigError(f"{where}: unknown keys {sorted(unknown)}")
+    common = table.get("common")
+    if common is not None and not (isinstance(common, str) and _ID_RE.match(common)):
+        raise ConfigError(f"{where} common must be a folder name of source/_common/, got {common!r}")
+    return StudentLibrary(common=common)
 
 
 def parse_tasks(data: dict[str, Any], source: str = "tasks.toml") -> AssignmentSpec:
@@ -154,6 +185,7 @@ def parse_tasks(data: dict[str, Any], source: str = "tasks.toml") -> AssignmentS
     return AssignmentSpec(
         name=a["name"], library=a["library"], required=tuple(required), timeout=timeout,
         time_limit=time_limit, tasks=tasks, preload=tuple(preload),
+        student_library=parse_student_library(data, source),
     )
 
 

@@ -1,4 +1,6 @@
-"""Command-line options shared by ``autograder grade`` and ``autograder grade-all``.
+"""Grading settings: the command-line options shared by ``autograder grade`` and
+``autograder grade-all``, and :class:`GradeOptions`, the settings a batch passes to
+every grading.
 
 One definition, so both commands take the same grading settings with the same
 defaults (read from :mod:`autograder.config`) and help texts.
@@ -7,8 +9,67 @@ defaults (read from :mod:`autograder.config`) and help texts.
 from __future__ import annotations
 
 import argparse
+import os
+from dataclasses import dataclass
+from typing import Any
 
 from autograder import config as cfg
+
+
+class OptionsError(ValueError):
+    """A grading setting is unusable; the message names the option, in one line."""
+
+
+@dataclass(frozen=True)
+class GradeOptions:
+    """How each submission is graded: the settings ``grade`` and ``grade-all`` share.
+
+    Built from the command line by :meth:`from_args` (which validates them,
+    once, for both commands) and handed to :func:`autograder.runner.grade` as
+    :meth:`grade_kwargs`. Fields: ``seed`` (base seed; ``None``: a fresh secret one
+    per grading, see :func:`autograder.config.draw_seed`), ``course_root``,
+    ``data_dir``, ``timeout`` (seconds per call, overriding ``tasks.toml``),
+    ``time_limit`` (seconds per submission), ``memory_limit_mb`` (per worker),
+    ``sandbox_user``, ``suite_dir``, ``require_isolation``.
+    """
+
+    seed: int | None = cfg.DEFAULT_SEED  # None: each grading draws its own secret seed
+    course_root: str | None = None
+    data_dir: str | None = None
+    timeout: float | None = None
+    time_limit: float | None = None
+    memory_limit_mb: int | None = cfg.DEFAULT_MEMORY_LIMIT_MB
+    sandbox_user: str | None = None
+    suite_dir: str | None = None
+    require_isolation: bool = False
+
+    @classmethod
+    def from_args(cls, args: argparse.Namespace) -> GradeOptions:
+        """The options of :func:`add_grading_options` in ``args``, validated."""
+        options = cls(
+            seed=args.seed, course_root=args.course_root, data_dir=args.data_dir,
+            timeout=args.timeout, time_limit=args.time_limit,
+            memory_limit_mb=args.memory_limit, sandbox_user=args.sandbox_user,
+            suite_dir=args.suite_dir, require_isolation=args.require_isolation)
+        options.validate()
+        return options
+
+    def validate(self) -> None:
+        """Raise :class:`OptionsError` for the first unusable setting."""
+        if self.memory_limit_mb is not None and self.memory_limit_mb <= 0:
+            raise OptionsError("--memory-limit must be positive")
+        for flag, value in (("--timeout", self.timeout), ("--time-limit", self.time_limit)):
+            if value is not None and not value > 0:
+                raise OptionsError(f"{flag} must be positive")
+        if self.course_root is not None and not os.path.isdir(self.course_root):
+            raise OptionsError(f"course root {self.course_root} is not a directory")
+
+    def grade_kwargs(self) -> dict[str, Any]:
+        """These settings as keyword arguments of :func:`autograder.runner.grade`."""
+        return dict(seed=self.seed, course_root=self.course_root, data_dir=self.data_dir,
+                    timeout=self.timeout, time_limit=self.time_limit,
+                    memory_limit_mb=self.memory_limit_mb, sandbox_user=self.sandbox_user,
+                    suite_dir=self.suite_dir, require_isolation=self.require_isolation)
 
 
 def add_grading_options(g: argparse.ArgumentParser) -> None:

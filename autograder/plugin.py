@@ -10,8 +10,6 @@ or pytest's traceback).
 from __future__ import annotations
 
 import hashlib
-import importlib
-import importlib.util
 import json
 import os
 import random
@@ -28,14 +26,22 @@ from typing import Any
 import numpy as np
 import pytest
 
-from autograder import disclosure, extensions, tree
+from autograder import disclosure, extensions
 from autograder.config import DEFAULT_MEMORY_LIMIT_MB, AssignmentSpec
+from autograder.reference import ReferenceResults, load_reference
 from autograder.report import TestResult
-from autograder.sandbox import Sandbox, StudentError, WorkerDied, Zygote, isolation_available
+from autograder.sandbox import (
+    MalformedReply,
+    Sandbox,
+    StudentError,
+    WorkerDied,
+    Zygote,
+    isolation_available,
+)
 from autograder.submission import Submission
+from autograder.values import StudentValueError
 
 BUDGET_MESSAGE = "submission time budget exhausted"
-_MEMO: dict[str, dict[str, Any]] = {}  # reference results remembered by this process
 PLUGIN_KEY = pytest.StashKey["GraderPlugin"]()
 
 
@@ -84,9 +90,20 @@ def _display_name(item: pytest.Item) -> str:
 
 
 def describe_exception(exc: BaseException) -> tuple[str, bool]:
-    """Student-readable message for a test failure and whether it is internal."""
+    """Student-readable message for a test failure and whether it is internal.
+
+    Whatever the student's code or its values can cause (its exceptions, a dead
+    or misbehaving worker, a returned value an accessor of
+    :mod:`autograder.values` refuses, a failed check) is the student's failed
+    test; any other exception is a bug of the grader or the suite, reported as
+    an internal grader error.
+    """
     if isinstance(exc, StudentError):
         return exc.describe(), False
+    if isinstance(exc, StudentValueError):  # a returned value of the wrong kind/shape/dtype
+        return str(exc)[:2000], False
+    if isinstance(exc, MalformedReply):
+        return exc.reason, False
     if isinstance(exc, WorkerDied):
         if exc.internal:
             return f"the grader failed to start a worker: {exc.reason}", True
@@ -107,53 +124,6 @@ def describe_exception(exc: BaseException) -> tuple[str, bool]:
     return f"internal grader error: {type(exc).__name__}: {text}"[:2000], True
 
 
-def load_reference(course_root: Path, assignment: str, library: str) -> types.ModuleType:
-    """Import ``<course_root>/source/<assignment>/<library>`` as ``_reference_<assignment>``.
-
-    Submodules load lazily on attribute access (``reference.layers``).
-    """
-    pkg_dir = course_root / "source" / assignment / library
-    init = pkg_dir / "__init__.py"
-    if not init.is_file():
-        raise FileNotFoundError(f"reference package not found: {pkg_dir}")
-    name = f"_reference_{assignment}"
-    for mod in [m for m in sys.modules if m == name or m.startswith(name + ".")]:
-        del sys.modules[mod]
-    spec = importlib.util.spec_from_file_location(
-        name, init, submodule_search_locations=[str(pkg_dir)]
-    )
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[name] = module
-    try:
-        spec.loader.exec_module(module)
-    except BaseException:
-        del sys.modules[name]
-        raise
-    for modname, mod in list(sys.modules.items()):
-        if (modname == name or modname.startswith(name + ".")) and mod is not None:
-            _make_lazy(mod)
-    return module
-
-
-def _make_lazy(pkg: types.ModuleType) -> None:
-    if not hasattr(pkg, "__path__") or "__getattr__" in vars(pkg):
-        return
-
-    def __getattr__(attr: str) -> Any:
-        if attr.startswith("__"):
-            raise AttributeError(attr)
-        full = f"{pkg.__name__}.{attr}"
-        try:
-            sub = importlib.import_module(full)
-        except ModuleNotFoundError as exc:
-            if exc.name == full:
-                raise AttributeError(f"module {pkg.__name__!r} has no attribute {attr!r}") from None
-            raise
-        _make_lazy(sub)
-        return sub
-
-    pkg.__getattr__ = __getattr__  # type: ignore[attr-defined]
 
 
 class GraderPlugin:
@@ -173,53 +143,13 @@ class GraderPlugin:
         self.data_fingerprint = "no data"
         self.student_s = 0.0  # time spent waiting on workers (student code)
         self.workers_s = 0.0  # time spent starting and stopping workers
-        self._reference_fingerprint: str | None = None
+        self.reference_results = ReferenceResults(
+            ctx.spec.name, ctx.course_root / "source" / ctx.spec.name / ctx.spec.library,
+            ctx.cache_dir, ctx.spec.student_library)
         suite = ctx.spec.path.parent if ctx.spec.path is not None else None
         self.build_spec = extensions.load_build_spec(suite, ctx.spec.tasks)
         self.build_note = ""  # how the submission's extension build went (for the log)
         self._disclosure: Any = None  # disclosure state of the running test
-
-    # -- reference results ------------------------------------------------------
-    def reference_fingerprint(self) -> str:
-        """sha256 over the reference library's files (a changed reference is a new key)."""
-        if self._reference_fingerprint is None:
-            lib = self.ctx.course_root / "source" / self.ctx.spec.name / self.ctx.spec.library
-            h = hashlib.sha256()
-            tree.hash_tree(h, lib, skip_suffixes=tree.BUILD_SUFFIXES)  # same rule as grade-all
-            self._reference_fingerprint = h.hexdigest()
-        return self._reference_fingerprint
-
-    def memo(self, key: str, compute: Any) -> dict[str, Any]:
-        """``compute()`` (a dict of numbers and strings), remembered under ``key``.
-
-        In memory for this process, and on disk in ``ctx.cache_dir`` when set
-        (the runner sets it only where workers cannot write there).
-        """
-        full = f"{self.ctx.spec.name}|{self.reference_fingerprint()}|{key}"
-        digest = hashlib.sha256(full.encode()).hexdigest()
-        if digest in _MEMO:
-            return dict(_MEMO[digest])
-        path = self.ctx.cache_dir / f"{digest}.json" if self.ctx.cache_dir else None
-        if path is not None:
-            try:
-                value = json.loads(path.read_text())
-                if isinstance(value, dict) and value.get("key") == full:
-                    _MEMO[digest] = value["value"]
-                    return dict(value["value"])
-            except (OSError, ValueError):
-                pass
-        value = compute()
-        json.dumps(value, allow_nan=False)  # only plain, finite data is remembered
-        _MEMO[digest] = dict(value)
-        if path is not None:
-            try:
-                path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-                tmp = path.with_suffix(f".{os.getpid()}.tmp")
-                tmp.write_text(json.dumps({"key": full, "value": value}))
-                os.replace(tmp, path)
-            except OSError:
-                pass
-        return dict(value)
 
     # -- workers ---------------------------------------------------------------
     def zygote(self) -> Zygote | None:
@@ -250,6 +180,23 @@ class GraderPlugin:
         if self._zygote is not None:
             self._zygote.close()
             self._zygote = None
+
+    def zygote_failed(self) -> None:
+        """The fork server could not fork a worker: count it and stop it (see :meth:`zygote`)."""
+        self._zygote_failures += 1
+        self.close_zygote()
+
+    def worker_started(self, sandbox: Sandbox) -> None:
+        """Record a started worker's confinement: the run is isolated only if every worker is."""
+        if self.isolated is None or not sandbox.isolated:
+            self.isolated = sandbox.isolated
+            self.isolation_note = sandbox.isolation_note
+
+    def worker_closed(self, sandbox: Sandbox, *, student: bool) -> None:
+        """Add a closed worker's times (``student``: its requests ran the student's code)."""
+        if student:
+            self.student_s += sandbox.busy_s
+        self.workers_s += sandbox.startup_s + sandbox.close_s
 
     def pytest_sessionfinish(self, session: pytest.Session) -> None:
         self.close_zygote()
@@ -413,12 +360,9 @@ def student(request: pytest.FixtureRequest, seed: int) -> Iterator[Sandbox]:
     except WorkerDied:
         if zygote is None:
             raise
-        plugin._zygote_failures += 1  # the fork server failed: start this worker afresh
-        plugin.close_zygote()
+        plugin.zygote_failed()  # start this worker afresh
         sandbox = Sandbox(plugin.ctx.submission.root, plugin.ctx.spec.library, **kwargs)
-    if plugin.isolated is None or not sandbox.isolated:
-        plugin.isolated = sandbox.isolated
-        plugin.isolation_note = sandbox.isolation_note
+    plugin.worker_started(sandbox)
     spec = plugin.build_spec
     if spec is not None and task in spec.tasks:
         try:  # compiled once per fork server, in the sandbox; later workers reuse it
@@ -437,8 +381,7 @@ def student(request: pytest.FixtureRequest, seed: int) -> Iterator[Sandbox]:
         yield sandbox
     finally:
         sandbox.close()
-        plugin.student_s += sandbox.busy_s
-        plugin.workers_s += sandbox.startup_s + sandbox.close_s
+        plugin.worker_closed(sandbox, student=True)
 
 @pytest.fixture
 def grader_worker(request: pytest.FixtureRequest, seed: int) -> Iterator[Any]:
@@ -475,7 +418,7 @@ def grader_worker(request: pytest.FixtureRequest, seed: int) -> Iterator[Any]:
     finally:
         for sandbox in opened:
             sandbox.close()
-            plugin.workers_s += sandbox.startup_s + sandbox.close_s
+            plugin.worker_closed(sandbox, student=False)
 
 
 @pytest.fixture(scope="session")
@@ -485,7 +428,8 @@ def reference(request: pytest.FixtureRequest) -> types.ModuleType:
     if plugin.build_spec is not None:  # trusted code: compiled in place when missing or stale
         pkg = plugin.ctx.course_root / "source" / plugin.ctx.spec.name / plugin.ctx.spec.library
         extensions.ensure_reference_built(pkg, plugin.ctx.spec.library, plugin.build_spec.sources)
-    return load_reference(plugin.ctx.course_root, plugin.ctx.spec.name, plugin.ctx.spec.library)
+    return load_reference(plugin.ctx.course_root, plugin.ctx.spec.name, plugin.ctx.spec.library,
+                          plugin.ctx.spec.student_library)
 
 @pytest.fixture
 def reference_memo(request: pytest.FixtureRequest, seed: int) -> Any:
@@ -502,7 +446,7 @@ def reference_memo(request: pytest.FixtureRequest, seed: int) -> Any:
     def memo(compute: Any, **key: Any) -> dict[str, Any]:
         parts = json.dumps(key, sort_keys=True, default=str)
         name = f"{request.node.nodeid}|{seed}|{plugin.data_fingerprint}|{parts}"
-        return plugin.memo(name, compute)
+        return plugin.reference_results.get(name, compute)
 
     return memo
 

@@ -123,15 +123,16 @@ def grade(
     if time_limit is not None:
         spec = AssignmentSpec(**{**spec.__dict__, "time_limit": float(time_limit)})
     _become_subreaper()
-    if require_isolation:
-        ok, note = isolation_available(python or sys.executable, sandbox_user)
-        if not ok:
-            report = internal_error_report(
-                spec, seed, f"isolation was required but is not available: {note}", start)
-            report.isolation_note = note
-            if results_path is not None:
-                write_results_json(report, results_path)
-            return report
+    python = python or sys.executable
+    # Whether workers can be confined here: decided once for the run (the report's note).
+    confined, note = isolation_available(python, sandbox_user)
+    if require_isolation and not confined:
+        report = internal_error_report(
+            spec, seed, f"isolation was required but is not available: {note}", start)
+        report.isolation_note = note
+        if results_path is not None:
+            write_results_json(report, results_path)
+        return report
     work = Path(tempfile.mkdtemp(prefix="autograder-"))
     os.chmod(work, 0o711)
     try:
@@ -139,7 +140,8 @@ def grade(
             report = _grade(submission_path, spec, suite, work, start, seed=seed,
                             course_root=course_root, data_dir=data_dir, timeout=timeout,
                             memory_limit_mb=memory_limit_mb, sandbox_user=sandbox_user,
-                            python=python, selected=selected, quiet=quiet)
+                            python=python, selected=selected, quiet=quiet,
+                            isolation=(confined, note))
         except Exception as exc:  # the grader itself failed: still a complete report
             detail = "".join(traceback.format_exception_only(type(exc), exc)).strip()
             report = internal_error_report(spec, seed, detail[:1000], start)
@@ -158,18 +160,18 @@ def _grade(submission_path: str | os.PathLike[str], spec: AssignmentSpec, suite:
            course_root: str | os.PathLike[str] | None,
            data_dir: str | os.PathLike[str] | None, timeout: float | None,
            memory_limit_mb: int | None, sandbox_user: str | None, python: str | None,
-           selected: tuple[str, ...] | None, quiet: bool) -> Report:
-    python = python or sys.executable
+           selected: tuple[str, ...] | None, quiet: bool,
+           isolation: tuple[bool, str]) -> Report:
     try:
         sub: Submission = prepare_submission(submission_path, work / "submission", spec)
     except SubmissionProblem as problem:
-        ok, note = isolation_available(python, sandbox_user)
+        ok, note = isolation
         tasks = _empty_tasks(spec)
         return Report(assignment=spec.name, tasks=tasks, seed=seed, score=0.0,
                       max_score=spec.max_score, submission_problem=problem.message,
                       isolated=ok, isolation_note=note)
     root = cfg.find_course_root(course_root)
-    confined, _ = isolation_available(python, sandbox_user)
+    confined = isolation[0]
     ctx = RunContext(
         spec=spec, submission=sub, course_root=root, seed=seed,
         deadline=start + spec.time_limit,

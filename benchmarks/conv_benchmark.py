@@ -57,16 +57,14 @@ LARGE = {"x": (128, 64, 32, 32), "w": (64, 64, 3, 3), "conv": {"stride": 1, "pad
 
 
 def load_reference():
-    """The reference library (``cs231n`` from source/assignment2), its extension built."""
+    """The reference library (``cs231n`` of source/assignment2, with its shared files, as
+    the grader loads it), its extension built."""
     sys.path.insert(0, str(REPO))
     from autograder.extensions import ensure_reference_built
+    from autograder.plugin import load_reference as load_library
 
     ensure_reference_built(SOURCE / "cs231n", "cs231n", ("im2col_cython.pyx",))
-    sys.path.insert(0, str(SOURCE))
-    import cs231n.fast_layers
-    import cs231n.layers
-
-    return cs231n
+    return load_library(REPO, SOURCE.name, "cs231n")
 
 
 def best_time(fn, repeat: int, warmup: int = 1, clock=time.perf_counter) -> float:

@@ -28,6 +28,8 @@ import tomllib
 from dataclasses import dataclass
 from pathlib import Path
 
+from autograder import library
+
 from .modules import transform_tree
 
 __all__ = [
@@ -162,9 +164,10 @@ def apply_mutants(submission_dir: Path, mutants: list[Mutant]) -> None:
 def build_reference_submission(source_assignment_dir: Path, dest: Path) -> None:
     """Make ``dest`` a complete, correct submission from the instructor's master copy.
 
-    Copies ``source_assignment_dir`` (the library and the notebooks) to ``dest``
-    (which must not exist yet), then removes the solution markers and drops the
-    hidden-test regions of every module, keeping the solution code.
+    Copies ``source_assignment_dir`` (the library and the notebooks), with the
+    shared student files its assignment declares (:mod:`autograder.library`), to
+    ``dest`` (which must not exist yet), then removes the solution markers and
+    drops the hidden-test regions of every module, keeping the solution code.
     """
     source_assignment_dir = Path(source_assignment_dir)
     dest = Path(dest)
@@ -172,5 +175,6 @@ def build_reference_submission(source_assignment_dir: Path, dest: Path) -> None:
         raise FileNotFoundError(f"no assignment directory at {source_assignment_dir}")
     if dest.exists():
         raise FileExistsError(f"{dest} already exists")
-    shutil.copytree(source_assignment_dir, dest, ignore=_IGNORED)
+    decl = library.declared(source_assignment_dir.name)
+    library.assemble(source_assignment_dir, decl, dest, ignore=_IGNORED)
     transform_tree(dest, mode="solution")

@@ -18,6 +18,9 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
+from autograder import library
+from autograder.config import ConfigError
+
 from .modules import MarkerError, check_tree, transform_tree
 
 #: Files of the master copy that are the reference's own and never go to students:
@@ -55,18 +58,29 @@ def _fail(message: str, release: Path | None = None) -> None:
 def pre_convert(assignment: str, student: str, notebooks: Sequence[str]) -> None:
     """Validate every module's markers before nbgrader writes anything."""
     source, release = _course_dirs(assignment, notebooks)
+    if not library.is_assignment_dir(source):
+        _fail(f"{source.name} is not an assignment (folders of source/ named _* hold the shared "
+              f"student library, and go into the assignments that declare them)")
     try:
         check_tree(source)
+        decl = library.declared(assignment)
+        library.shared_files(source, decl)  # the shared folder exists, no file has two sources
+        shared = library.shared_folder(source, decl)
+        if shared is not None:
+            check_tree(shared)
     except MarkerError as err:
         _fail(f"malformed marker, nothing generated: {err}", release)
+    except ConfigError as err:
+        _fail(f"the shared student library of {assignment}: {err}", release)
     except Exception as err:  # noqa: BLE001 - nbgrader would swallow it otherwise
         _fail(f"could not read the modules of {assignment}: {err}", release)
 
 
 def post_convert(assignment: str, student: str, notebooks: Sequence[str]) -> None:
-    """Replace solution regions in the released modules with stubs, drop instructor-only files."""
-    _, release = _course_dirs(assignment, notebooks)
+    """Add the shared student files, replace solution regions with stubs, drop instructor-only files."""
+    source, release = _course_dirs(assignment, notebooks)
     try:
+        library.overlay(source, library.declared(assignment), release)
         changed = transform_tree(release, mode="release")
         for name in INSTRUCTOR_ONLY_FILES:
             for path in release.rglob(name):
@@ -78,19 +92,20 @@ def post_convert(assignment: str, student: str, notebooks: Sequence[str]) -> Non
 
 
 def student_modules(source_root: Path, assignment: str) -> list[str]:
-    """Relative paths of every non-notebook file of an assignment.
+    """Relative paths of every non-notebook file of an assignment, its shared files included.
 
     ``nbgrader autograde`` would overwrite these with the instructor's copies
     (``Autograde.exclude_overwriting``): we list them all so it grades the
     student's own code.
     """
     base = source_root / assignment
-    if not base.is_dir():
+    if not library.is_assignment_dir(base):
         return []
-    return sorted(
+    own = [
         str(p.relative_to(base))
         for p in base.rglob("*")
         if p.is_file()
         and p.suffix != ".ipynb"
         and not any(part in {"__pycache__", ".ipynb_checkpoints"} for part in p.parts)
-    )
+    ]
+    return sorted([*own, *library.shared_files(base, library.declared(assignment))])

@@ -3,7 +3,8 @@
 Builds ``solutions/<assignment>/`` from the instructor's master copy
 ``source/<assignment>/``:
 
-1. copy the assignment (course library + notebooks) into a private temp dir;
+1. copy the assignment (course library + notebooks), with the shared student
+   files it declares (:mod:`autograder.library`), into a private temp dir;
 2. turn the library's solution markers into clean code
    (:func:`coursegen.modules.transform_tree` in ``"solution"`` mode) and the
    notebooks' nbgrader markers likewise (:func:`coursegen.notebooks.solution_notebook`);
@@ -32,6 +33,9 @@ from pathlib import Path
 
 import nbformat
 from nbformat import NotebookNode
+
+from autograder import library
+from autograder.config import ConfigError
 
 from .modules import transform_tree
 from .notebooks import CellMarkerError, solution_notebook
@@ -135,8 +139,8 @@ def build_solutions(
     """
     root = Path(root).resolve()
     source = root / "source" / assignment
-    if not source.is_dir():
-        raise SolutionsError(f"no master copy at {source}")
+    if not library.is_assignment_dir(source):
+        raise SolutionsError(f"no master copy of an assignment at {source}")
     dest = Path(dest).resolve() if dest is not None else root / "solutions" / assignment
     notebooks = sorted(source.glob("*.ipynb"))
     if not notebooks:
@@ -145,7 +149,10 @@ def build_solutions(
 
     with tempfile.TemporaryDirectory(prefix=f"solutions-{assignment}-") as tmp:
         work = Path(tmp) / assignment
-        shutil.copytree(source, work, ignore=IGNORE)
+        try:
+            library.assemble(source, library.declared(assignment), work, ignore=IGNORE)
+        except ConfigError as err:
+            raise SolutionsError(f"the shared student library: {err}") from err
         try:
             transform_tree(work, mode="solution")
         except ValueError as err:

@@ -16,13 +16,20 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from coursegen.modules import MarkerError, find_regions, module_files, transform_source
+from autograder import library
+from coursegen.modules import (
+    MODULE_SUFFIXES,
+    MarkerError,
+    find_regions,
+    module_files,
+    transform_source,
+)
 
 if TYPE_CHECKING:
     from conftest import NbgraderCourse
 
 REPO = Path(__file__).resolve().parents[1]
-ASSIGNMENTS = sorted(p.name for p in (REPO / "source").iterdir() if p.is_dir())
+ASSIGNMENTS = [p.name for p in library.assignment_dirs(REPO / "source")]
 
 
 # --------------------------------------------------------------------------- stripper
@@ -185,7 +192,8 @@ def _secret_lines(assignment: str) -> dict[str, str]:
                 start = None
         return spans
 
-    for path in module_files(base):
+    shared = library.shared_files(base, library.declared(assignment)).values()
+    for path in [*module_files(base), *(p for p in shared if p.suffix in MODULE_SUFFIXES)]:
         scan(path.read_text(), str(path.relative_to(REPO)), module_regions)
     for nb_path in sorted(base.rglob("*.ipynb")):
         nb = nbformat.read(nb_path, as_version=4)
@@ -296,7 +304,9 @@ def test_autograde_config_keeps_student_modules_and_restores_cells() -> None:
     for assignment in ASSIGNMENTS:
         base = REPO / "source" / assignment
         modules = {str(p.relative_to(base)) for p in module_files(base)}
+        modules |= set(library.shared_files(base, library.declared(assignment)))
         assert modules and modules <= set(conf["exclude"][assignment]), "some modules would be overwritten"
+    assert library.COMMON_DIR not in conf["exclude"], "the shared library is not an assignment"
 
 
 @pytest.mark.slow

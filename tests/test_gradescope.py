@@ -156,7 +156,10 @@ def test_bundle_holds_grader_suite_and_reference_only(a1_bundle: Path) -> None:
     assert not parts & {"__pycache__", ".git", "release", "solutions", "tests", "coursegen",
                         "submitted", "autograded", "feedback", "build", "datasets"}
     assert not [n for n in names if n.endswith((".ipynb", ".pyc", ".html", ".db"))]
-    assert {n.split("/")[2] for n in names if n.startswith("course/source/")} == {"assignment1"}
+    assert {n.split("/")[2] for n in names if n.startswith("course/source/")} == {"assignment1", "_common"}
+    # the shared modules of the reference package, not the shared student tools
+    assert "course/source/_common/cs231n/cs231n/solver.py" in names
+    assert not [n for n in names if n.endswith("submit.py")]
     assert {n.split("/")[3] for n in names if n.startswith("course/source/")} == {"cs231n"}
     assert {n.split("/")[3] for n in names
             if n.startswith("course/autograder/suites/") and n.count("/") > 3} == {"assignment1"}

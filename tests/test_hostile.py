@@ -9,8 +9,9 @@ the submission, grades it like the real grader, and checks:
 - the per-task scores are exactly the expected ones;
 - the report is complete: ``results.json`` parses, lists every task of
   ``tasks.toml`` with its points and visibility, its totals add up, it keeps
-  the seed in ``extra_data`` only (never in the student's text), says whether the run was isolated, records no internal grader
-  error, and is the grader's own (no forged file, even after waiting);
+  the seed in ``extra_data`` only (never in the student's text), says
+  whether the run was isolated, records no internal grader error, and is
+  the grader's own (no forged file, even after waiting);
 - the grader is untouched: its ``numpy``, ``builtins``, ``pytest`` and
   ``autograder`` functions are the same objects as before, it imported nothing
   from the submission, and its output was not flooded;

@@ -10,6 +10,7 @@ from pathlib import Path
 import nbformat
 import pytest
 
+from autograder import library
 from coursegen.modules import transform_tree
 from coursegen.notebooks import (
     CellMarkerError,
@@ -150,12 +151,13 @@ def test_committed_solutions_were_executed_without_errors(assignment: str) -> No
 
 @pytest.mark.parametrize("assignment", ASSIGNMENTS)
 def test_committed_solution_files_match_the_master_copies(assignment: str, tmp_path: Path) -> None:
-    """Every file of the master copy other than a notebook (the library, README,
-    scripts) is in solutions/ exactly as the solution-mode stripping makes it,
-    except what the executed notebooks write themselves (PyTorch.ipynb trains and
-    saves its own weights)."""
+    """Every file of the master copy other than a notebook (the library with its
+    shared files, README, scripts) is in solutions/ exactly as the solution-mode
+    stripping makes it, except what the executed notebooks write themselves
+    (PyTorch.ipynb trains and saves its own weights)."""
     work = tmp_path / assignment
-    shutil.copytree(REPO / "source" / assignment, work, ignore=SOLUTIONS_IGNORE)
+    source = REPO / "source" / assignment
+    library.assemble(source, library.declared(assignment), work, ignore=SOLUTIONS_IGNORE)
     transform_tree(work, mode="solution")
     hint = REBUILD.format(a=assignment)
     for path in sorted(work.rglob("*")):
@@ -165,20 +167,21 @@ def test_committed_solution_files_match_the_master_copies(assignment: str, tmp_p
         committed = REPO / "solutions" / assignment / rel
         assert committed.is_file(), f"solutions/{assignment}/{rel} is missing: {hint}"
         assert committed.read_bytes() == path.read_bytes(), (
-            f"solutions/{assignment}/{rel} is out of date with source/{assignment}/{rel}: {hint}")
+            f"solutions/{assignment}/{rel} is out of date with its master copy: {hint}")
 
 
 @pytest.mark.parametrize("assignment", ASSIGNMENTS)
 def test_committed_solution_library_has_no_markers(assignment: str) -> None:
     lib = REPO / "solutions" / assignment / "cs231n"
+    masters = library.library_files(REPO / "source" / assignment, "cs231n", library.declared(assignment))
     modules = sorted(lib.rglob("*.py"))
     assert modules, f"solutions/{assignment}/cs231n is missing: {REBUILD.format(a=assignment)}"
     for path in modules:
         text = path.read_text()
         assert "### BEGIN SOLUTION" not in text and "HIDDEN TESTS" not in text, f"{path} holds markers"
         assert "is not implemented yet" not in text, f"{path} holds a release stub"
-        src = REPO / "source" / assignment / path.relative_to(REPO / "solutions" / assignment)
-        assert src.exists(), f"{path} has no master copy"
+        rel = path.relative_to(lib).as_posix()
+        assert rel in masters, f"{path} has no master copy"
 
 
 # --------------------------------------------------------------------------- building
@@ -252,8 +255,9 @@ def test_solutions_build_from_current_source(
     generated fixture written with ``coursedata.cifar10.write_fixture``.
     """
     course = tmp_path / "course"
-    shutil.copytree(REPO / "source" / assignment, course / "source" / assignment,
-                    ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
+    for folder in (assignment, library.COMMON_DIR):  # the assignment and its shared files
+        shutil.copytree(REPO / "source" / folder, course / "source" / folder,
+                        ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
     monkeypatch.setenv("CVCOURSE_DATA_DIR", str(course_data_dir))
     out = build_solutions(assignment, course, dest=tmp_path / "out", timeout=600)
     names = sorted(p.name for p in out.glob("*.ipynb"))

@@ -17,6 +17,7 @@ from typing import Any
 
 import pytest
 
+from autograder import library
 from coursegen.mutants import (
     Edit,
     Mutant,
@@ -75,7 +76,7 @@ def _suite_test_markers(assignment: str) -> dict[str, list[str]]:
 
 
 def test_every_assignment_is_checked() -> None:
-    assert ASSIGNMENTS == sorted(p.name for p in (REPO / "source").iterdir() if p.is_dir())
+    assert ASSIGNMENTS == [p.name for p in library.assignment_dirs(REPO / "source")]
 
 
 @pytest.mark.parametrize("assignment", ASSIGNMENTS)
@@ -120,8 +121,9 @@ def test_task_ids_match_the_solution_markers(assignment: str) -> None:
 def test_required_files_exist_in_the_source(assignment: str) -> None:
     with (_suite(assignment) / "tasks.toml").open("rb") as fh:
         required = tomllib.load(fh)["assignment"]["required"]
-    missing = [p for p in required if not (_source(assignment) / p).is_file()]
-    assert not missing, f"required files missing from {_source(assignment)}: {missing}"
+    shared = library.shared_files(_source(assignment), library.declared(assignment))
+    missing = [p for p in required if not (_source(assignment) / p).is_file() and p not in shared]
+    assert not missing, f"required files missing from {_source(assignment)} and its shared files: {missing}"
 
 
 @pytest.mark.parametrize("assignment", ASSIGNMENTS)

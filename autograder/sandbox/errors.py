@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import signal
 
-__all__ = ["StudentError", "WorkerDied", "death_reason"]
+__all__ = ["MalformedReply", "StudentError", "WorkerDied", "death_reason"]
 
 
 class StudentError(Exception):
@@ -47,6 +47,17 @@ class WorkerDied(Exception):
         self.reason = reason
         self.internal = internal  # the grader's fault (confinement failed), not the student's
         super().__init__(reason)
+
+
+class MalformedReply(WorkerDied):
+    """The worker sent something that is not a valid reply (its code wrote on the
+    grader's pipe, or sent an absurd value): the worker is stopped, and the test
+    fails as the student's."""
+
+    def __init__(self, detail: str) -> None:
+        super().__init__(f"your code sent the grader a malformed reply ({detail}); "
+                         "the worker was stopped")
+        self.detail = detail
 
 
 def death_reason(why: str, code: int | None, timeout: float,

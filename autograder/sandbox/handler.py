@@ -10,9 +10,11 @@ Requests are dicts with an ``op``:
 - ``ping``: answers ``"pong"``.
 - ``info``: what the worker achieved at start (confinement).
 - ``call``: ``target`` (``{"path": "layers.affine_forward"}`` relative to the
-  library, or ``{"ref": id, "attrs": [...]}``), ``args``, ``kwargs``,
-  optional ``store`` (keep the result in the table and answer a reference).
-- ``get`` / ``set`` (with ``value``): an attribute (or the object itself).
+  library, or ``{"ref": id, "attrs": [...]}``), ``args``, ``kwargs`` or
+  ``argref`` (the id of a stored ``[args, kwargs]``), optional ``store`` (keep
+  the result in the table and answer a reference).
+- ``get`` / ``set`` (with ``value``): an attribute (or the object itself);
+  ``get`` may list table ids to ``release`` once the value is fetched.
 - ``put``: store ``value`` and answer its reference id.
 - ``release``: forget the table entries listed in ``ids``.
 - ``build``: compile the library's Cython sources (``_autograder_extensions.py``).
@@ -178,12 +180,18 @@ class Worker:
             return self.info
         if op == "call":
             fn, _ = self.resolve_target(req["target"])
-            result = fn(*req.get("args", []), **req.get("kwargs", {}))
+            if "argref" in req:  # the arguments were stored first: [args, kwargs]
+                args, kwargs = self.resolve_ref(protocol.Ref(int(req["argref"])))
+                result = fn(*args, **kwargs)
+            else:
+                result = fn(*req.get("args", []), **req.get("kwargs", {}))
             if req.get("store"):
                 return protocol.Ref(self.store(result))
             return result
         if op == "get":
             obj, _ = self.resolve_target(req["target"])
+            for key in req.get("release", []):  # fetched and forgotten in one request
+                self.table.pop(key, None)
             return obj
         if op == "set":
             parent, name = self.resolve_target(req["target"], drop_last=True)

@@ -25,7 +25,12 @@ one-key tagged object:
 
 Only dtype kinds b, i, u, f and c are accepted. Decoding validates every
 length, shape, dtype, the nesting depth and the total size, and never calls
-pickle, eval or importlib.
+pickle, eval or importlib. Whatever the bytes, reading and decoding a message
+raise :class:`ProtocolError` and nothing else (besides :class:`Deadline` and
+:class:`ChannelClosed` from the channel): a malformed reply is the sender's
+fault, which the grader reports as the student's failed test. Nothing is
+allocated in proportion to a size the message claims, only to the bytes that
+actually arrived.
 """
 
 from __future__ import annotations
@@ -55,7 +60,20 @@ _U32 = struct.Struct(">I")
 
 
 class ProtocolError(Exception):
-    """A message is malformed, oversized or contains a forbidden value."""
+    """A message is malformed, oversized or contains a forbidden value.
+
+    The only exception decoding raises for bad input: on the grader's side it
+    means the worker (the student's code) sent something that is not a valid
+    reply.
+    """
+
+
+class _CallbackError(Exception):
+    """Wraps an exception raised by a decoder callback, so it passes through unchanged."""
+
+    def __init__(self, original: BaseException) -> None:
+        super().__init__(str(original))
+        self.original = original
 
 
 class NotPlain(TypeError):
@@ -188,6 +206,13 @@ class _Decoder:
         self.ref_resolver = ref_resolver
         self.max_depth = max_depth
 
+    @staticmethod
+    def callback(fn: Callable[[Any], Any], arg: Any) -> Any:
+        try:
+            return fn(arg)
+        except Exception as exc:
+            raise _CallbackError(exc) from exc
+
     def buf(self, idx: Any) -> bytearray:
         if type(idx) is not int or not 0 <= idx < len(self.buffers):
             raise ProtocolError(f"bad buffer index {idx!r}")
@@ -225,7 +250,11 @@ class _Decoder:
             if type(shape) is not list or len(shape) > 32:
                 raise ProtocolError("malformed array shape")
             if not all(type(s) is int and s >= 0 for s in shape):
-                raise ProtocolError(f"bad array shape {shape!r}")
+                raise ProtocolError(f"bad array shape {str(shape)[:200]}")
+            # Even an empty array must have a shape numpy can represent (strides in
+            # bytes fit an int64): dimensions beside a zero are bounded too.
+            if math.prod(max(s, 1) for s in shape) * dtype.itemsize > MAX_TOTAL_BYTES:
+                raise ProtocolError(f"array shape {str(shape)[:200]} is absurdly large")
             data = self.buf(idx)
             count = math.prod(shape)
             if count * dtype.itemsize != len(data):
@@ -248,14 +277,14 @@ class _Decoder:
             if type(body) is not int:
                 raise ProtocolError("malformed reference")
             ref = Ref(body)
-            return self.ref_resolver(ref) if self.ref_resolver else ref
+            return self.callback(self.ref_resolver, ref) if self.ref_resolver else ref
         if tag == "$h":
             if type(body) is not list or len(body) != 2:
                 raise ProtocolError("malformed handle")
             if type(body[0]) is not int or type(body[1]) is not str:
                 raise ProtocolError("malformed handle")
             handle = Handle(body[0], body[1][:200])
-            return self.handle_factory(handle) if self.handle_factory else handle
+            return self.callback(self.handle_factory, handle) if self.handle_factory else handle
         raise ProtocolError(f"unknown tag {tag!r}")
 
 
@@ -274,10 +303,20 @@ def decode_parts(
         raise
     except (ValueError, RecursionError) as exc:
         raise ProtocolError(f"bad header: {type(exc).__name__}") from exc
+    except MemoryError as exc:
+        raise ProtocolError("header too large to parse") from exc
     try:
         return _Decoder(buffers, handle_factory, ref_resolver, max_depth).dec(tree, 0)
+    except _CallbackError as exc:
+        raise exc.original from None
+    except ProtocolError:
+        raise
     except RecursionError as exc:
         raise ProtocolError("nesting too deep") from exc
+    except (ValueError, TypeError, OverflowError, MemoryError, IndexError, KeyError) as exc:
+        # Every check above is meant to come first; this keeps any case they miss
+        # the sender's fault (a malformed message), not a crash of the reader.
+        raise ProtocolError(f"malformed value ({type(exc).__name__}: {str(exc)[:200]})") from exc
 
 
 def decode(

@@ -17,7 +17,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from dataclasses import dataclass
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -28,12 +28,13 @@ from autograder.config import (
     DEFAULT_MEMORY_LIMIT_MB,
     DEFAULT_TIMEOUT,
 )
-from autograder.sandbox import jail, protocol
-from autograder.sandbox.errors import StudentError, WorkerDied, death_reason
+from autograder.sandbox import jail, protocol, timing
+from autograder.sandbox.errors import MalformedReply, StudentError, WorkerDied, death_reason
 from autograder.sandbox.launch import DEFAULT_NPROC_LIMIT, Launch, confined_note
 from autograder.sandbox.protocol import Ref
 from autograder.sandbox.reaping import kill_descendants, kill_user_processes, remove_scratch
 from autograder.sandbox.remote import RemoteObject, RemotePath, to_wire
+from autograder.sandbox.timing import Timing
 
 if TYPE_CHECKING:  # annotations only: the zygote module imports this one
     from autograder.sandbox.zygote import ForkedWorker, Zygote
@@ -41,17 +42,7 @@ if TYPE_CHECKING:  # annotations only: the zygote module imports this one
 __all__ = ["Sandbox", "Timing", "isolation_available", "resolve_isolation"]
 
 MAX_REPLY_BYTES = 1024 * 1024 * 1024
-_PUT_THRESHOLD = 4096  # bytes: timeit stores bigger array arguments in the worker first
 _PROBES: dict[tuple[str, str | None], tuple[bool, str]] = {}  # (python, user) -> verdict
-
-
-@dataclass
-class Timing:
-    """Result of :meth:`Sandbox.timeit`: best time in seconds, all times, last result."""
-
-    best: float
-    times: list[float]
-    result: Any
 
 
 def isolation_available(python: str, user: str | None = None) -> tuple[bool, str]:
@@ -167,6 +158,9 @@ class Sandbox:
         self._uid: int | None = None
         self._dead: str | None = None
         self._tag = os.urandom(8).hex()
+        self._stopwatch: timing.Stopwatch | None = None  # running while timeit times a call
+        self._timed_inputs: set[bytes] = set()  # digests of every timed call's arguments
+        self._moved = 0  # bytes the last request sent and received
         if start:
             self.start()
 
@@ -322,26 +316,50 @@ class Sandbox:
         self._dead = reason
         return WorkerDied(reason)
 
+    def _malformed(self, detail: str) -> MalformedReply:
+        """Stop a worker that broke the protocol; the error to raise."""
+        self._kill_group()
+        if self._proc is not None:
+            try:
+                self._proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:  # pragma: no cover
+                pass
+        err = MalformedReply(detail[:300])
+        self._dead = err.reason
+        return err
+
     def _request(self, msg: dict[str, Any], timeout: float | None = None) -> Any:
+        data = self._encode(msg)
+        if self._stopwatch is not None:  # any other request while timing: wall time
+            return self._stopwatch.other(lambda: self._exchange(data, timeout))
+        return self._exchange(data, timeout)
+
+    def _encode(self, msg: dict[str, Any]) -> bytes:
+        if self._dead is not None:
+            raise WorkerDied(self._dead)
+        try:
+            return protocol.encode(msg, hook=to_wire)
+        except protocol.NotPlain as exc:
+            raise TypeError(f"cannot send this argument to the student's code: {exc}") from None
+
+    def _exchange(self, data: bytes, timeout: float | None = None) -> Any:
+        """Send one encoded request and return the decoded answer."""
         t0 = time.perf_counter()
         try:
-            return self._request_timed(msg, timeout)
+            return self._exchange_timed(data, timeout)
         finally:
             self.busy_s += time.perf_counter() - t0
 
-    def _request_timed(self, msg: dict[str, Any], timeout: float | None) -> Any:
+    def _exchange_timed(self, data: bytes, timeout: float | None) -> Any:
         if self._dead is not None:
             raise WorkerDied(self._dead)
         if self._proc is None or self._req_fd is None or self._resp_fd is None:
             raise WorkerDied("the worker was not started")
-        try:
-            data = protocol.encode(msg, hook=to_wire)
-        except protocol.NotPlain as exc:
-            raise TypeError(f"cannot send this argument to the student's code: {exc}") from None
         deadline = time.monotonic() + (self.timeout if timeout is None else timeout)
         try:
             protocol.write_message(self._req_fd, data, deadline)
             header, buffers = protocol.read_message(self._resp_fd, deadline, MAX_REPLY_BYTES)
+            self._moved = len(data) + len(header) + sum(len(b) for b in buffers)
             reply = protocol.decode_parts(
                 header, buffers, handle_factory=lambda h: RemoteObject(self, h)
             )
@@ -350,9 +368,9 @@ class Sandbox:
         except protocol.ChannelClosed as exc:
             raise self._die(str(exc)) from None
         except protocol.ProtocolError as exc:
-            raise self._die(f"protocol error: {exc}") from None
+            raise self._malformed(str(exc)) from None
         if not isinstance(reply, dict) or reply.get("status") not in ("ok", "error"):
-            raise self._die("protocol error: malformed reply")
+            raise self._malformed("not a reply")
         if reply["status"] == "ok":
             return reply.get("value")
         type_name = str(reply.get("type", "Exception"))
@@ -363,16 +381,17 @@ class Sandbox:
             note = f"the memory limit is {self.memory_limit_mb} MB"
         raise StudentError(type_name, str(reply.get("message", "")), frames, note)
 
-    def _call(self, target: dict[str, Any], args: tuple[Any, ...], kwargs: dict[str, Any],
-              store: bool = False) -> Any:
-        return self._request({"op": "call", "target": target, "args": list(args),
-                              "kwargs": dict(kwargs), "store": store})
+    def _call(self, target: dict[str, Any], args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+        """Call the student's code: the same send, call, take requests for every call,
+        timed or not (:func:`autograder.sandbox.timing.call`)."""
+        return timing.call(self._encode, self._exchange, lambda: self._moved, self._die,
+                           self._stopwatch, target, args, kwargs)
 
     def info(self, timeout: float | None = None) -> dict[str, Any]:
         """What the worker achieved at start: ``isolated``, ``uid``, ``network``, ``error``."""
         value = self._request({"op": "info"}, timeout=timeout)
         if not isinstance(value, dict):
-            raise self._die("protocol error: info is not a dict")
+            raise self._malformed("info is not a dict")
         return value
 
     def ping(self) -> str:
@@ -383,7 +402,7 @@ class Sandbox:
         """Store ``value`` in the worker once; pass the returned :class:`Ref` later."""
         ref = self._request({"op": "put", "value": value})
         if not isinstance(ref, Ref):
-            raise self._die("protocol error: put did not return a reference")
+            raise self._malformed("put did not return a reference")
         return ref
 
     def build(self, sources: list[str] | tuple[str, ...], timeout: float = 180.0
@@ -398,7 +417,7 @@ class Sandbox:
         value = self._request({"op": "build", "sources": list(sources), "timeout": timeout},
                               timeout=timeout + 30.0)
         if not isinstance(value, dict):
-            raise self._die("protocol error: build did not return a dict")
+            raise self._malformed("build did not return a dict")
         return value
 
     def release(self, *refs: Ref | RemoteObject) -> None:
@@ -406,40 +425,35 @@ class Sandbox:
         ids = [r.id if isinstance(r, Ref) else r.ref.id for r in refs]
         self._request({"op": "release", "ids": ids})
 
-    def timeit(self, fn: RemotePath, *args: Any, repeat: int = 5, warmup: int = 1,
-               **kwargs: Any) -> Timing:
-        """Time ``fn(*args, **kwargs)`` in the worker with the grader's own clock.
+    def timeit(self, fn: RemotePath | Callable[..., Any],
+               make_inputs: Callable[[np.random.Generator], tuple[Any, ...]],
+               check: Callable[..., None], *, rng: np.random.Generator, repeat: int = 5,
+               warmup: int = 1, name: str | None = None) -> Timing:
+        """Time the student's code on fresh inputs, checking every result.
 
-        Array arguments are stored in the worker first so their transfer is
-        not timed; results stay in the worker during timing and only the last
-        one is fetched. ``best`` is the minimum over ``repeat`` timed calls.
+        Each of the ``warmup + repeat`` calls: new inputs ``make_inputs(rng)``
+        (a tuple of arguments; repeated bytes are refused), ``fn(*inputs)`` (a
+        remote callable, or a grader-side function making several student
+        calls), then ``check(result, *inputs)`` (e.g.
+        :func:`autograder.checks.expect_reference`), untimed, failing the test
+        on a wrong result. What counts: :mod:`autograder.sandbox.timing`.
+        ``best``: minimum over the ``repeat`` calls; ``name`` labels failures.
         """
-        if not isinstance(fn, RemotePath):
+        if not callable(fn):
             raise TypeError("timeit needs a remote callable such as student.lib.mod.func")
-        stored: list[Ref] = []
+        target = fn._target if isinstance(fn, RemotePath) else {}
+        label = name or (str(target.get("path") or ".".join(target.get("attrs", [])))
+                         or getattr(fn, "__name__", "the code"))
+        return timing.run_timed(self._start_stopwatch, self._stop_stopwatch, fn, make_inputs,
+                                check, rng=rng, repeat=repeat, warmup=warmup, label=label)
 
-        def lift(v: Any) -> Any:
-            if isinstance(v, np.ndarray) and v.nbytes >= _PUT_THRESHOLD:
-                ref = self.put(v)
-                stored.append(ref)
-                return ref
-            return v
+    def _start_stopwatch(self) -> timing.Stopwatch:
+        if self._proc is None:
+            raise WorkerDied("the worker was not started")
+        zygote = getattr(self._proc, "zygote", None)  # a forked worker runs as the zygote's uid
+        uid = self._uid if self._uid is not None else getattr(zygote, "uid", None)
+        self._stopwatch = timing.Stopwatch(self._proc.pid, uid, seen=self._timed_inputs)
+        return self._stopwatch
 
-        args2 = tuple(lift(a) for a in args)
-        kwargs2 = {k: lift(v) for k, v in kwargs.items()}
-        times: list[float] = []
-        last: Ref | None = None
-        for i in range(max(0, warmup) + max(1, repeat)):
-            t0 = time.perf_counter()
-            ref = self._call(fn._target, args2, kwargs2, store=True)
-            elapsed = time.perf_counter() - t0
-            if last is not None:
-                self.release(last)
-            last = ref
-            if i >= warmup:
-                times.append(elapsed)
-        assert isinstance(last, Ref)
-        result = self._request({"op": "get", "target": {"ref": last.id, "attrs": []}})
-        self.release(last, *stored)
-        return Timing(best=min(times), times=times, result=result)
-
+    def _stop_stopwatch(self) -> None:
+        self._stopwatch = None

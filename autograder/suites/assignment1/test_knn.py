@@ -14,7 +14,8 @@ import time
 import numpy as np
 import pytest
 
-from autograder.checks import assert_close, assert_speedup, time_call
+from autograder.checks import assert_close, assert_speedup, expect_reference, time_call
+from autograder.values import as_array, as_object
 
 RTOL = 1e-7
 ATOL = 1e-9
@@ -39,8 +40,8 @@ CIFAR_CASES = [("k1", 1, 1000, 100), ("k5", 5, 1000, 100)]
 
 # Speed: (num_train, num_test, D); no loops must be SPEED_FACTOR x faster than
 # the reference's two loops, timed in the same run: SPEED_ROUNDS interleaved
-# rounds, each SPEED_REPEAT student calls (after a warm-up call, wall time by
-# the grader's clock) and one reference call (CPU time of the grader's thread,
+# rounds, each SPEED_REPEAT student calls on fresh test rows (after a warm-up
+# call; every result checked; see Sandbox.timeit for what is timed) and one reference call (CPU time of the grader's thread,
 # which another process cannot inflate); best against best. With the other
 # core busy the reference solution measures about 170-200x, a one-loop
 # solution about 10x, two loops 1x (benchmarks/perf_stability.py).
@@ -64,13 +65,13 @@ def _data(rng: np.random.Generator, num_train: int, num_test: int, d: int, scale
 def _check_distances(student, reference, rng, case, method: str) -> None:
     _, num_train, num_test, d, scale = case
     X_train, y_train, X_test = _data(rng, num_train, num_test, d, scale)
-    knn = student.lib.classifiers.KNearestNeighbor()
+    knn = as_object(student.lib.classifiers.KNearestNeighbor(), name="KNearestNeighbor()")
     knn.train(X_train, y_train)
-    dists = np.asarray(getattr(knn, method)(X_test))
     ref = reference.classifiers.KNearestNeighbor()
     ref.train(X_train, y_train)
     expected = ref.compute_distances_two_loops(X_test)
-    assert dists.shape == expected.shape, f"dists has shape {dists.shape}, expected {expected.shape}"
+    dists = as_array(getattr(knn, method)(X_test), name=f"{method}'s return value (dists)",
+                     shape=expected.shape)
     assert_close(dists, expected, name="dists", rtol=RTOL, atol=ATOL)
 
 
@@ -100,10 +101,15 @@ def test_distances_no_loops_speed(student, reference, rng, seed):
     ref.train(X_train, y_train)
     ref.compute_distances_two_loops(X_test[:2])  # warm-up
     knn = student.lib.classifiers.KNearestNeighbor()
-    knn.train(student.put(X_train), student.put(y_train))
-    X_remote = student.put(X_test)
+    knn.train(X_train, y_train)
+
+    def fresh_test_rows(r: np.random.Generator) -> tuple:
+        return (r.standard_normal((num_test, d)),)
+
+    # every timed call gets new test rows and its distances are checked
+    check = expect_reference(ref.compute_distances_no_loops, names="dists", rtol=RTOL, atol=ATOL)
     assert_speedup(
-        lambda: student.timeit(knn.compute_distances_no_loops, X_remote,
+        lambda: student.timeit(knn.compute_distances_no_loops, fresh_test_rows, check, rng=rng,
                                repeat=SPEED_REPEAT, warmup=1),
         lambda: time_call(ref.compute_distances_two_loops, X_test, repeat=1, warmup=0,
                           clock=time.thread_time),
@@ -150,13 +156,13 @@ def test_predict_labels(student, reference, rng, case):
     _, k, num_train, num_test, num_classes = case
     dists, y_train = _vote_case(rng, k, num_train, num_test, num_classes)
     d = rng.standard_normal((num_train, 2))
-    knn = student.lib.classifiers.KNearestNeighbor()
+    knn = as_object(student.lib.classifiers.KNearestNeighbor(), name="KNearestNeighbor()")
     knn.train(d, y_train)
-    y_pred = np.asarray(knn.predict_labels(dists, k=k))
     ref = reference.classifiers.KNearestNeighbor()
     ref.train(d, y_train)
     expected = ref.predict_labels(dists, k=k)
-    assert y_pred.shape == expected.shape, f"y_pred has shape {y_pred.shape}, expected {expected.shape}"
+    y_pred = as_array(knn.predict_labels(dists, k=k), name="predict_labels's return value (y_pred)",
+                      shape=expected.shape, dtype="int")
     assert_close(y_pred, expected, name=f"y_pred (k={k}, ties go to the smaller label)", rtol=0, atol=0)
 
 
@@ -169,8 +175,8 @@ def test_predict_cifar(student, reference, cifar, case):
     ref = reference.classifiers.KNearestNeighbor()
     ref.train(X_train, y_train)
     expected = ref.predict(X_test, k=k, num_loops=0)
-    knn = student.lib.classifiers.KNearestNeighbor()
+    knn = as_object(student.lib.classifiers.KNearestNeighbor(), name="KNearestNeighbor()")
     knn.train(student.put(X_train), student.put(y_train))
-    y_pred = np.asarray(knn.predict(student.put(X_test), k=k, num_loops=0))
-    assert y_pred.shape == expected.shape, f"y_pred has shape {y_pred.shape}, expected {expected.shape}"
+    y_pred = as_array(knn.predict(student.put(X_test), k=k, num_loops=0),
+                      name="predict's return value (y_pred)", shape=expected.shape, dtype="int")
     assert_close(y_pred, expected, name=f"y_pred (k={k}, num_loops=0)", rtol=0, atol=0)

@@ -14,6 +14,7 @@ import numpy as np
 import pytest
 
 from autograder.checks import assert_close, numerical_gradient
+from autograder.values import as_float, as_tuple
 
 #: Tolerances: forward results of float64 code, analytic vs analytic gradients,
 #: and analytic vs central differences (h = 1e-6).
@@ -60,7 +61,8 @@ def _affine_inputs(rng: np.random.Generator, n: int, dims: tuple[int, ...], m: i
 def test_affine_forward(student, reference, rng, case):
     _, n, dims, m = case
     x, w, b = _affine_inputs(rng, n, dims, m)
-    out, _cache = student.lib.layers.affine_forward(x, w, b)
+    out, _cache = as_tuple(student.lib.layers.affine_forward(x, w, b),
+                           name="affine_forward's return value (out, cache)", length=2)
     expected, _ = reference.layers.affine_forward(x, w, b)
     assert_close(out, expected, name="out", rtol=RTOL, atol=ATOL)
 
@@ -72,8 +74,10 @@ def test_affine_backward(student, reference, rng, case):
     x, w, b = _affine_inputs(rng, n, dims, m)
     dout = rng.standard_normal((n, m))
     # The student's own forward makes the cache their backward expects.
-    _out, cache = student.lib.layers.affine_forward(x, w, b)
-    dx, dw, db = student.lib.layers.affine_backward(dout, cache)
+    _out, cache = as_tuple(student.lib.layers.affine_forward(x, w, b),
+                           name="affine_forward's return value (out, cache)", length=2)
+    dx, dw, db = as_tuple(student.lib.layers.affine_backward(dout, cache),
+                          name="affine_backward's return value (dx, dw, db)", length=3)
 
     _, ref_cache = reference.layers.affine_forward(x, w, b)
     ref_dx, ref_dw, ref_db = reference.layers.affine_backward(dout, ref_cache)
@@ -101,7 +105,8 @@ def _relu_input(rng: np.random.Generator, shape: tuple[int, ...]) -> np.ndarray:
 def test_relu_forward(student, reference, rng, case):
     _, shape = case
     x = _relu_input(rng, shape)
-    out, _cache = student.lib.layers.relu_forward(x)
+    out, _cache = as_tuple(student.lib.layers.relu_forward(x),
+                           name="relu_forward's return value (out, cache)", length=2)
     expected, _ = reference.layers.relu_forward(x)
     assert_close(out, expected, name="out", rtol=RTOL, atol=ATOL)
 
@@ -112,7 +117,8 @@ def test_relu_backward(student, reference, rng, case):
     _, shape = case
     x = _relu_input(rng, shape)
     dout = rng.standard_normal(shape)
-    _out, cache = student.lib.layers.relu_forward(x)
+    _out, cache = as_tuple(student.lib.layers.relu_forward(x),
+                           name="relu_forward's return value (out, cache)", length=2)
     dx = student.lib.layers.relu_backward(dout, cache)
 
     _, ref_cache = reference.layers.relu_forward(x)
@@ -127,8 +133,9 @@ def _loss_inputs(rng: np.random.Generator, n: int, c: int, scale: float):
     return x, y
 
 
-def _check_layer_loss(student_fn, reference_fn, x: np.ndarray, y: np.ndarray) -> None:
-    loss, dx = student_fn(x, y)
+def _check_layer_loss(student_fn, reference_fn, x: np.ndarray, y: np.ndarray, what: str) -> None:
+    loss, dx = as_tuple(student_fn(x, y), name=f"{what}'s return value (loss, dx)", length=2)
+    loss = as_float(loss, name=f"{what}'s loss")
     ref_loss, ref_dx = reference_fn(x, y)
     assert_close(loss, np.float64(ref_loss), name="loss", rtol=RTOL, atol=ATOL)
     assert_close(dx, ref_dx, name="dx", rtol=RTOL, atol=ATOL)
@@ -141,7 +148,7 @@ def _check_layer_loss(student_fn, reference_fn, x: np.ndarray, y: np.ndarray) ->
 def test_svm_loss(student, reference, rng, case):
     _, n, c, scale = case
     x, y = _loss_inputs(rng, n, c, scale)
-    _check_layer_loss(student.lib.layers.svm_loss, reference.layers.svm_loss, x, y)
+    _check_layer_loss(student.lib.layers.svm_loss, reference.layers.svm_loss, x, y, "svm_loss")
 
 
 @pytest.mark.softmax_loss
@@ -149,7 +156,7 @@ def test_svm_loss(student, reference, rng, case):
 def test_softmax_loss(student, reference, rng, case):
     _, n, c, scale = case
     x, y = _loss_inputs(rng, n, c, scale)
-    _check_layer_loss(student.lib.layers.softmax_loss, reference.layers.softmax_loss, x, y)
+    _check_layer_loss(student.lib.layers.softmax_loss, reference.layers.softmax_loss, x, y, "softmax_loss")
 
 
 @pytest.mark.softmax_loss
@@ -157,7 +164,9 @@ def test_softmax_loss_is_stable(student, reference, rng):
     """Scores in the thousands must not overflow (shift by the row maximum)."""
     x, y = _loss_inputs(rng, 8, 5, 1.0)
     x = x + 1000.0
-    loss, dx = student.lib.layers.softmax_loss(x, y)
+    loss, dx = as_tuple(student.lib.layers.softmax_loss(x, y),
+                        name="softmax_loss's return value (loss, dx)", length=2)
+    loss = as_float(loss, name="softmax_loss's loss")
     ref_loss, ref_dx = reference.layers.softmax_loss(x, y)
     assert np.isfinite(loss), f"loss is {loss} for scores around 1000: shift each row by its maximum"
     assert_close(loss, np.float64(ref_loss), name="loss", rtol=RTOL, atol=ATOL)

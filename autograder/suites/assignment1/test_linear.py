@@ -14,8 +14,15 @@ import time
 import numpy as np
 import pytest
 
-from autograder.checks import assert_close, assert_speedup, numerical_gradient, time_call
+from autograder.checks import (
+    assert_close,
+    assert_speedup,
+    expect_reference,
+    numerical_gradient,
+    time_call,
+)
 from autograder.evaluation import accuracy, fetch_array, held_out
+from autograder.values import as_array, as_float, as_object, as_tuple
 
 RTOL = 1e-7
 ATOL = 1e-10
@@ -36,12 +43,13 @@ GRADCHECK_MAX_SIZE = 200
 
 # Speed: (D, C, N) for "vectorized vs the reference's naive loops" and the factor,
 # both timed in the same run: SPEED_ROUNDS interleaved rounds, each SPEED_REPEAT
-# student calls (after a warm-up call, wall time by the grader's clock) and one
+# student calls on fresh W, X, y (after a warm-up call; every result checked; see
+# Sandbox.timeit for what is timed) and one
 # reference call (CPU time of the grader's thread); best against best. With the
 # other core busy the reference solution measures about 50x (the worker round
 # trip is a third of its time) and a solution looping over the examples about
 # 1.5-2x (benchmarks/perf_stability.py).
-SPEED_SHAPE = (100, 10, 1000)
+SPEED_SHAPE = (32, 10, 1000)
 SPEED_FACTOR = 10.0
 SPEED_ROUNDS = 5
 SPEED_REPEAT = 5
@@ -82,9 +90,9 @@ def _loss_inputs(rng: np.random.Generator, d: int, c: int, n: int, scale: float)
     return W, X, y
 
 
-def _check_loss(student_fn, reference_fn, W, X, y, reg) -> None:
+def _check_loss(student_fn, reference_fn, W, X, y, reg, what: str = "the loss function") -> None:
     """Loss and dW vs the reference; dW also vs central differences of the reference loss."""
-    loss, dW = student_fn(W, X, y, reg)
+    loss, dW = _loss_and_grad(student_fn(W, X, y, reg), what)
     ref_loss, ref_dW = reference_fn(W, X, y, reg)
     assert_close(loss, np.float64(ref_loss), name="loss", rtol=RTOL, atol=ATOL)
     assert_close(dW, ref_dW, name="dW", rtol=RTOL, atol=ATOL)
@@ -93,21 +101,35 @@ def _check_loss(student_fn, reference_fn, W, X, y, reg) -> None:
         assert_close(dW, num_dW, name="dW (numerical gradient)", rtol=NUM_RTOL, atol=NUM_ATOL)
 
 
+def _loss_and_grad(value, what: str):
+    """``(loss, dW)`` from what a loss function returned, checked."""
+    loss, dW = as_tuple(value, name=f"{what}'s return value (loss, dW)", length=2)
+    return as_float(loss, name=f"{what}'s loss"), dW
+
+
 def _check_agreement(naive, vectorized, W, X, y, reg) -> None:
-    loss_n, dW_n = naive(W, X, y, reg)
-    loss_v, dW_v = vectorized(W, X, y, reg)
+    loss_n, dW_n = _loss_and_grad(naive(W, X, y, reg), "your naive version")
+    loss_v, dW_v = _loss_and_grad(vectorized(W, X, y, reg), "your vectorized version")
+    dW_n = as_array(dW_n, name="dW of your naive version", shape=W.shape)
     assert_close(loss_v, np.float64(loss_n), name="loss (vectorized vs your naive)", rtol=RTOL, atol=ATOL)
     assert_close(dW_v, dW_n, name="dW (vectorized vs your naive)", rtol=RTOL, atol=ATOL)
 
 
-def _check_speed(student, student_fn, reference_naive, rng, seed, label: str) -> None:
+def _check_speed(student, student_fn, reference_fast, reference_naive, rng, seed,
+                 label: str) -> None:
     d, c, n = SPEED_SHAPE
     W, X, y = _loss_inputs(rng, d, c, n, 1e-3)
     reg = 0.5
     reference_naive(W, X[:2], y[:2], reg)  # warm-up
-    W_ref, X_ref, y_ref = student.put(W), student.put(X), student.put(y)
+
+    def fresh_inputs(r: np.random.Generator) -> tuple:
+        return (*_loss_inputs(r, d, c, n, 1e-3), reg)
+
+    # every timed call gets new W, X, y and its loss and dW are checked
+    check = expect_reference(reference_fast, names=("loss", "dW"), rtol=RTOL, atol=ATOL)
     assert_speedup(
-        lambda: student.timeit(student_fn, W_ref, X_ref, y_ref, reg, repeat=SPEED_REPEAT, warmup=1),
+        lambda: student.timeit(student_fn, fresh_inputs, check, rng=rng, repeat=SPEED_REPEAT,
+                               warmup=1),
         lambda: time_call(reference_naive, W, X, y, reg, repeat=1, warmup=0,
                           clock=time.thread_time),
         at_least=SPEED_FACTOR, name=label, seed=seed, rounds=SPEED_ROUNDS,
@@ -126,7 +148,7 @@ def test_svm_loss_naive(student, reference, rng, case):
     _, d, c, n, reg, scale = case
     W, X, y = _loss_inputs(rng, d, c, n, scale)
     _, ref_vec = _loss_fns(reference, "svm")  # the reference's two versions agree to ~1e-15
-    _check_loss(student.lib.classifiers.linear_svm.svm_loss_naive, ref_vec, W, X, y, reg)
+    _check_loss(student.lib.classifiers.linear_svm.svm_loss_naive, ref_vec, W, X, y, reg, "svm_loss_naive")
 
 
 @pytest.mark.svm_loss_vectorized
@@ -135,7 +157,7 @@ def test_svm_loss_vectorized(student, reference, rng, case):
     _, d, c, n, reg, scale = case
     W, X, y = _loss_inputs(rng, d, c, n, scale)
     _, ref_vec = _loss_fns(reference, "svm")
-    _check_loss(student.lib.classifiers.linear_svm.svm_loss_vectorized, ref_vec, W, X, y, reg)
+    _check_loss(student.lib.classifiers.linear_svm.svm_loss_vectorized, ref_vec, W, X, y, reg, "svm_loss_vectorized")
 
 
 @pytest.mark.svm_loss_vectorized
@@ -148,9 +170,9 @@ def test_svm_naive_vs_vectorized(student, rng):
 
 @pytest.mark.svm_loss_vectorized
 def test_svm_vectorized_speed(student, reference, rng, seed):
-    ref_naive, _ = _loss_fns(reference, "svm")
-    _check_speed(student, student.lib.classifiers.linear_svm.svm_loss_vectorized, ref_naive, rng,
-                 seed, "svm_loss_vectorized")
+    ref_naive, ref_vec = _loss_fns(reference, "svm")
+    _check_speed(student, student.lib.classifiers.linear_svm.svm_loss_vectorized, ref_vec,
+                 ref_naive, rng, seed, "svm_loss_vectorized")
 
 
 # ----------------------------------------------------------------------- softmax
@@ -162,7 +184,7 @@ def test_softmax_loss_naive(student, reference, rng, case):
     _, d, c, n, reg, scale = case
     W, X, y = _loss_inputs(rng, d, c, n, scale)
     _, ref_vec = _loss_fns(reference, "softmax")  # the reference's two versions agree to ~1e-15
-    _check_loss(student.lib.classifiers.softmax.softmax_loss_naive, ref_vec, W, X, y, reg)
+    _check_loss(student.lib.classifiers.softmax.softmax_loss_naive, ref_vec, W, X, y, reg, "softmax_loss_naive")
 
 
 @pytest.mark.softmax_loss_vectorized
@@ -171,7 +193,7 @@ def test_softmax_loss_vectorized(student, reference, rng, case):
     _, d, c, n, reg, scale = case
     W, X, y = _loss_inputs(rng, d, c, n, scale)
     _, ref_vec = _loss_fns(reference, "softmax")
-    _check_loss(student.lib.classifiers.softmax.softmax_loss_vectorized, ref_vec, W, X, y, reg)
+    _check_loss(student.lib.classifiers.softmax.softmax_loss_vectorized, ref_vec, W, X, y, reg, "softmax_loss_vectorized")
 
 
 @pytest.mark.softmax_loss_vectorized
@@ -187,20 +209,21 @@ def test_softmax_vectorized_is_stable(student, reference, rng):
     """Scores in the thousands must not overflow (shift every row by its maximum)."""
     W, X, y = _loss_inputs(rng, 10, 5, 12, 1.0)
     X = X * 300.0
-    loss, dW = student.lib.classifiers.softmax.softmax_loss_vectorized(W, X, y, 0.0)
+    loss, _dW = _loss_and_grad(student.lib.classifiers.softmax.softmax_loss_vectorized(W, X, y, 0.0),
+                               "softmax_loss_vectorized")
     assert np.isfinite(loss), f"loss is {loss} for large scores: shift each row by its maximum"
     _check_loss(
         student.lib.classifiers.softmax.softmax_loss_vectorized,
         reference.classifiers.softmax.softmax_loss_vectorized,
-        W, X, y, 0.0,
+        W, X, y, 0.0, "softmax_loss_vectorized",
     )
 
 
 @pytest.mark.softmax_loss_vectorized
 def test_softmax_vectorized_speed(student, reference, rng, seed):
-    ref_naive, _ = _loss_fns(reference, "softmax")
-    _check_speed(student, student.lib.classifiers.softmax.softmax_loss_vectorized, ref_naive, rng,
-                 seed, "softmax_loss_vectorized")
+    ref_naive, ref_vec = _loss_fns(reference, "softmax")
+    _check_speed(student, student.lib.classifiers.softmax.softmax_loss_vectorized, ref_vec,
+                 ref_naive, rng, seed, "softmax_loss_vectorized")
 
 
 # ------------------------------------------------------------ training, predict
@@ -237,7 +260,7 @@ def test_linear_train_accuracy(student, reference, cifar, seed, secret_rng, case
                          eval_rng="secret")
     ref_acc = ref["acc"]
 
-    clf = getattr(student.lib.classifiers, name)()
+    clf = as_object(getattr(student.lib.classifiers, name)(), name=f"{name}()")
     clf.W.set(W0.copy())
     history = clf.train(student.put(X_train), student.put(y_train), verbose=False, **hyper)
     assert isinstance(history, list) and len(history) == hyper["num_iters"], (
@@ -264,8 +287,8 @@ def test_linear_predict(student, reference, rng, case, kind):
     ref_clf = getattr(reference.classifiers, kind)()
     ref_clf.W = W
     expected = np.asarray(ref_clf.predict(X))
-    clf = getattr(student.lib.classifiers, kind)()
+    clf = as_object(getattr(student.lib.classifiers, kind)(), name=f"{kind}()")
     clf.W.set(W)
-    y_pred = np.asarray(clf.predict(X))
-    assert y_pred.shape == expected.shape, f"y_pred has shape {y_pred.shape}, expected {expected.shape}"
+    y_pred = as_array(clf.predict(X), name=f"{kind}.predict's return value", shape=expected.shape,
+                      dtype="int")
     assert_close(y_pred, expected, name="y_pred", rtol=0, atol=0)

@@ -14,6 +14,7 @@ import pytest
 
 from autograder.checks import assert_close, numerical_gradient
 from autograder.evaluation import accuracy, fetch_params, held_out
+from autograder.values import as_array, as_dict, as_float, as_object, as_tuple
 
 RTOL = 1e-7
 ATOL = 1e-10
@@ -62,18 +63,16 @@ def _ids(table: list[tuple]) -> list[str]:
 @pytest.mark.parametrize("case", INIT_CASES, ids=_ids(INIT_CASES))
 def test_two_layer_net_init(student, case):
     _, d, h, c, scale = case
-    net = student.lib.classifiers.TwoLayerNet(input_dim=d, hidden_dim=h, num_classes=c, weight_scale=scale, reg=0.0)
-    params = net.params.get()
-    assert isinstance(params, dict), f"net.params must be a dict, got {type(params).__name__}"
-    assert sorted(params) == sorted(PARAM_NAMES), f"net.params has keys {sorted(params)}, expected {sorted(PARAM_NAMES)}"
+    net = as_object(student.lib.classifiers.TwoLayerNet(input_dim=d, hidden_dim=h, num_classes=c,
+                                                        weight_scale=scale, reg=0.0), name="TwoLayerNet(...)")
+    params = as_dict(net.params.get(), name="net.params", keys=PARAM_NAMES)
     shapes = {"W1": (d, h), "b1": (h,), "W2": (h, c), "b2": (c,)}
     for name, shape in shapes.items():
-        value = np.asarray(params[name])
-        assert value.shape == shape, f"params['{name}'] has shape {value.shape}, expected {shape}"
+        params[name] = as_array(params[name], name=f"params['{name}']", shape=shape)
     for name in ("b1", "b2"):
-        assert np.all(np.asarray(params[name]) == 0), f"params['{name}'] must be initialized to zeros"
+        assert np.all(params[name] == 0), f"params['{name}'] must be initialized to zeros"
     for name in ("W1", "W2"):
-        w = np.asarray(params[name], dtype=np.float64)
+        w = params[name]
         std, mean = float(np.std(w)), float(np.mean(w))
         # >= 1000 Gaussian draws: the sample std is within 15% of weight_scale and the
         # mean within 0.2 * weight_scale by more than 6 standard errors.
@@ -104,7 +103,8 @@ def _reference_net(reference, params: dict, d: int, h: int, c: int, reg: float):
 
 
 def _student_net(student, params: dict, d: int, h: int, c: int, reg: float):
-    net = student.lib.classifiers.TwoLayerNet(input_dim=d, hidden_dim=h, num_classes=c, weight_scale=1e-3, reg=reg)
+    net = as_object(student.lib.classifiers.TwoLayerNet(input_dim=d, hidden_dim=h, num_classes=c,
+                                                        weight_scale=1e-3, reg=reg), name="TwoLayerNet(...)")
     net.params.set({k: v.copy() for k, v in params.items()})
     return net
 
@@ -117,16 +117,15 @@ def test_two_layer_net_scores_loss_and_gradients(student, reference, rng, case):
     params, X, y = _loss_setup(rng, n, dims, h, c)
     net = _student_net(student, params, d, h, c, reg)
     ref_net = _reference_net(reference, params, d, h, c, reg)
-    scores = np.asarray(net.loss(X))
     expected = ref_net.loss(X)
-    assert scores.shape == expected.shape, f"loss(X) returned scores of shape {scores.shape}, expected {expected.shape}"
+    scores = as_array(net.loss(X), name="loss(X)'s return value (scores)", shape=expected.shape)
     assert_close(scores, expected, name="scores", rtol=RTOL, atol=ATOL)
 
-    loss, grads = net.loss(X, y)
+    loss, grads = as_tuple(net.loss(X, y), name="loss(X, y)'s return value (loss, grads)", length=2)
+    loss = as_float(loss, name="loss(X, y)'s loss")
+    grads = as_dict(grads, name="loss(X, y)'s grads", keys=PARAM_NAMES)
     ref_loss, ref_grads = ref_net.loss(X, y)
     assert_close(loss, np.float64(ref_loss), name=f"loss (reg={reg})", rtol=RTOL, atol=ATOL)
-    assert isinstance(grads, dict), f"grads must be a dict, got {type(grads).__name__}"
-    assert sorted(grads) == sorted(PARAM_NAMES), f"grads has keys {sorted(grads)}, expected {sorted(PARAM_NAMES)}"
     for name in PARAM_NAMES:
         assert_close(grads[name], ref_grads[name], name=f"grads['{name}'] (reg={reg})", rtol=RTOL, atol=ATOL)
 

@@ -18,6 +18,7 @@ import pytest
 
 from autograder import evaluation
 from autograder.checks import assert_close, numerical_gradient
+from autograder.values import as_array, as_dict, as_float, as_object, as_tuple
 
 RTOL = 1e-7
 ATOL = 1e-10
@@ -60,19 +61,15 @@ def _convnet(lib, **kw):
 @pytest.mark.parametrize("case", INIT_CASES, ids=_ids(INIT_CASES))
 def test_three_layer_convnet_init(student, case):
     _, input_dim, F, fs, hidden, classes, scale, dtype = case
-    net = _convnet(student.lib, input_dim=input_dim, num_filters=F, filter_size=fs,
-                   hidden_dim=hidden, num_classes=classes, weight_scale=scale,
-                   dtype=dtype)
-    params = net.params.get()
+    net = as_object(_convnet(student.lib, input_dim=input_dim, num_filters=F, filter_size=fs,
+                             hidden_dim=hidden, num_classes=classes, weight_scale=scale,
+                             dtype=dtype), name="ThreeLayerConvNet(...)")
     C, H, W = input_dim
     shapes = {"W1": (F, C, fs, fs), "b1": (F,), "W2": (F * (H // 2) * (W // 2), hidden),
               "b2": (hidden,), "W3": (hidden, classes), "b3": (classes,)}
-    assert isinstance(params, dict), f"params must be a dict, got {type(params).__name__}"
-    assert sorted(params) == sorted(shapes), (
-        f"params has keys {sorted(params)}, expected {sorted(shapes)}")
+    params = as_dict(net.params.get(), name="net.params", keys=shapes)
     for name, shape in shapes.items():
-        value = np.asarray(params[name])
-        assert value.shape == shape, f"params['{name}'] has shape {value.shape}, expected {shape}"
+        value = as_array(params[name], name=f"params['{name}']", shape=shape, dtype="number")
         assert value.dtype == np.dtype(dtype), (
             f"params['{name}'] has dtype {value.dtype}, expected {dtype}")
         if name.startswith("b"):
@@ -106,26 +103,20 @@ def _loss_setup(rng, case):
 def test_three_layer_convnet_scores_loss_and_gradients(student, reference, rng, case):
     params, X, y, kw = _loss_setup(rng, case)
     reg = kw["reg"]
-    net = _convnet(student.lib, **kw)
+    net = as_object(_convnet(student.lib, **kw), name="ThreeLayerConvNet(...)")
     net.params.set({k: v.copy() for k, v in params.items()})
     ref_net = _convnet(reference, **kw)
     ref_net.params = {k: v.copy() for k, v in params.items()}
 
-    scores = np.asarray(net.loss(X))
     expected = ref_net.loss(X)
-    assert scores.shape == expected.shape, (
-        f"loss(X) returned scores of shape {scores.shape}, expected {expected.shape}")
+    scores = as_array(net.loss(X), name="loss(X)'s return value (scores)", shape=expected.shape)
     assert_close(scores, expected, name=f"scores (X {X.shape})", rtol=RTOL, atol=ATOL)
 
-    result = net.loss(X, y)
-    assert isinstance(result, (tuple, list)) and len(result) == 2, (
-        "loss(X, y) must return (loss, grads)")
-    loss, grads = result
+    loss, grads = as_tuple(net.loss(X, y), name="loss(X, y)'s return value (loss, grads)", length=2)
+    loss = as_float(loss, name="loss(X, y)'s loss")
+    grads = as_dict(grads, name="loss(X, y)'s grads", keys=PARAM_NAMES)
     ref_loss, ref_grads = ref_net.loss(X, y)
     assert_close(loss, np.float64(ref_loss), name=f"loss (reg={reg})", rtol=RTOL, atol=ATOL)
-    assert isinstance(grads, dict), f"grads must be a dict, got {type(grads).__name__}"
-    assert sorted(grads) == sorted(PARAM_NAMES), (
-        f"grads has keys {sorted(grads)}, expected {sorted(PARAM_NAMES)}")
     for name in PARAM_NAMES:
         assert_close(grads[name], ref_grads[name], name=f"grads['{name}'] (reg={reg})",
                      rtol=RTOL, atol=ATOL)
@@ -148,23 +139,27 @@ def test_three_layer_convnet_overfits_small_data(student, reference, rng):
     C, H, W = cfg["input_dim"]
     X = rng.standard_normal((n, C, H, W))
     y = rng.integers(0, cfg["num_classes"], size=n)
-    net = _convnet(student.lib, **cfg, reg=0.0, dtype="float64")
+    net = as_object(_convnet(student.lib, **cfg, reg=0.0, dtype="float64"), name="ThreeLayerConvNet(...)")
     init = {k: 0.0 if k.startswith("b") else cfg["weight_scale"] for k in PARAM_NAMES}
-    params = net.params.get()  # the student's initialization, checked for shapes only here
-    assert isinstance(params, dict) and sorted(params) == sorted(PARAM_NAMES), (
-        f"params must be a dict with keys {sorted(PARAM_NAMES)}")
-    params = {k: (init[k] * rng.standard_normal(np.shape(v)) if init[k] else
-                  np.zeros(np.shape(v))) for k, v in params.items()}
+    # the student's initialization, checked for its keys and shapes only here
+    params = as_dict(net.params.get(), name="net.params", keys=PARAM_NAMES)
+    params = {k: as_array(v, name=f"params['{k}']", dtype="number") for k, v in params.items()}
+    params = {k: (init[k] * rng.standard_normal(v.shape) if init[k] else
+                  np.zeros(v.shape)) for k, v in params.items()}
     velocity = {k: np.zeros_like(v) for k, v in params.items()}
     X_ref = student.put(X)
     y_ref = student.put(y)
     first = None
     for _ in range(OVERFIT_STEPS):
         net.params.set(params)
-        loss, grads = net.loss(X_ref, y_ref)
-        first = float(loss) if first is None else first
+        loss, grads = as_tuple(net.loss(X_ref, y_ref), name="loss(X, y)'s return value (loss, grads)",
+                               length=2)
+        loss = as_float(loss, name="loss(X, y)'s loss")
+        grads = as_dict(grads, name="loss(X, y)'s grads", keys=PARAM_NAMES)
+        first = loss if first is None else first
         for k in params:
-            velocity[k] = OVERFIT_MOMENTUM * velocity[k] - OVERFIT_LR * np.asarray(grads[k])
+            grad = as_array(grads[k], name=f"grads['{k}']", shape=params[k].shape)
+            velocity[k] = OVERFIT_MOMENTUM * velocity[k] - OVERFIT_LR * grad
             params[k] = params[k] + velocity[k]
     # The parameters the student's gradients led to are the grader's own: the
     # reference network scores them (the worker never reports an accuracy).

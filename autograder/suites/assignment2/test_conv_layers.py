@@ -14,6 +14,7 @@ import numpy as np
 import pytest
 
 from autograder.checks import assert_close, numerical_gradient
+from autograder.values import as_array, as_tuple
 
 RTOL = 1e-7
 ATOL = 1e-10
@@ -79,9 +80,10 @@ def test_conv_forward_naive(student, reference, rng, case):
     _, xs, ws, stride, pad = case
     x, w, b = rng.standard_normal(xs), rng.standard_normal(ws), rng.standard_normal(ws[0])
     conv_param = {"stride": stride, "pad": pad}
-    out, _cache = student.lib.layers.conv_forward_naive(x, w, b, conv_param)
+    out, _cache = as_tuple(student.lib.layers.conv_forward_naive(x, w, b, conv_param),
+                           name="conv_forward_naive's return value (out, cache)", length=2)
     ref_out, _ = reference.layers.conv_forward_naive(x, w, b, dict(conv_param))
-    out = np.asarray(out)
+    out = as_array(out, name="out")
     assert out.shape == ref_out.shape, f"out has shape {out.shape}, expected {ref_out.shape} for {conv_param}"
     assert_close(out, ref_out, name=f"out ({conv_param})", rtol=RTOL, atol=ATOL)
     assert_close(out, _conv_direct(x, w, b, stride, pad), name="out (direct definition)", rtol=RTOL, atol=ATOL)
@@ -96,8 +98,10 @@ def test_conv_backward_naive(student, reference, rng, case):
     ref_out, ref_cache = reference.layers.conv_forward_naive(x, w, b, dict(conv_param))
     dout = rng.standard_normal(ref_out.shape)
     # The student's backward gets the cache of the student's own forward.
-    _out, cache = student.lib.layers.conv_forward_naive(x, w, b, conv_param)
-    dx, dw, db = student.lib.layers.conv_backward_naive(dout, cache)
+    _out, cache = as_tuple(student.lib.layers.conv_forward_naive(x, w, b, conv_param),
+                           name="conv_forward_naive's return value (out, cache)", length=2)
+    dx, dw, db = as_tuple(student.lib.layers.conv_backward_naive(dout, cache),
+                          name="conv_backward_naive's return value (dx, dw, db)", length=3)
     ref_dx, ref_dw, ref_db = reference.layers.conv_backward_naive(dout, ref_cache)
     assert_close(dx, ref_dx, name="dx", rtol=RTOL, atol=ATOL)
     assert_close(dw, ref_dw, name="dw", rtol=RTOL, atol=ATOL)
@@ -126,9 +130,10 @@ def test_max_pool_forward_naive(student, reference, rng, case):
     _, xs, ph, pw, stride = case
     x = _pool_input(rng, xs)
     pool_param = {"pool_height": ph, "pool_width": pw, "stride": stride}
-    out, _cache = student.lib.layers.max_pool_forward_naive(x, pool_param)
+    out, _cache = as_tuple(student.lib.layers.max_pool_forward_naive(x, pool_param),
+                           name="max_pool_forward_naive's return value (out, cache)", length=2)
     ref_out, _ = reference.layers.max_pool_forward_naive(x, dict(pool_param))
-    out = np.asarray(out)
+    out = as_array(out, name="out")
     assert out.shape == ref_out.shape, (
         f"out has shape {out.shape}, expected {ref_out.shape} for {pool_param} on input {xs} "
         "(H' = 1 + (H - pool_height) // stride: pools need not tile the input)"
@@ -144,7 +149,8 @@ def test_max_pool_backward_naive(student, reference, rng, case):
     pool_param = {"pool_height": ph, "pool_width": pw, "stride": stride}
     ref_out, ref_cache = reference.layers.max_pool_forward_naive(x, dict(pool_param))
     dout = rng.standard_normal(ref_out.shape)
-    _out, cache = student.lib.layers.max_pool_forward_naive(x, pool_param)
+    _out, cache = as_tuple(student.lib.layers.max_pool_forward_naive(x, pool_param),
+                           name="max_pool_forward_naive's return value (out, cache)", length=2)
     dx = student.lib.layers.max_pool_backward_naive(dout, cache)
     assert_close(dx, reference.layers.max_pool_backward_naive(dout, ref_cache), name="dx", rtol=RTOL, atol=ATOL)
     num = numerical_gradient(lambda v: reference.layers.max_pool_forward_naive(v, dict(pool_param))[0],
@@ -170,12 +176,14 @@ def _spatial_inputs(rng, shape, scale=1.0, shift=0.0, param_shape=None):
 def test_spatial_batchnorm_forward(student, reference, rng, case):
     _, shape, scale, shift = case
     x, gamma, beta, _ = _spatial_inputs(rng, shape, scale, shift)
-    out, _cache = student.lib.layers.spatial_batchnorm_forward(x, gamma, beta, {"mode": "train"})
+    out, _cache = as_tuple(student.lib.layers.spatial_batchnorm_forward(x, gamma, beta, {"mode": "train"}),
+                           name="spatial_batchnorm_forward's return value (out, cache)", length=2)
     ref_out, _ = reference.layers.spatial_batchnorm_forward(x, gamma, beta, {"mode": "train"})
     assert_close(out, ref_out, name="out (train mode)", rtol=1e-6, atol=1e-9)
     c = shape[1]
     test_param = {"mode": "test", "running_mean": rng.standard_normal(c), "running_var": 0.5 + rng.random(c)}
-    out, _cache = student.lib.layers.spatial_batchnorm_forward(x, gamma, beta, dict(test_param))
+    out, _cache = as_tuple(student.lib.layers.spatial_batchnorm_forward(x, gamma, beta, dict(test_param)),
+                           name="spatial_batchnorm_forward's return value (out, cache)", length=2)
     ref_out, _ = reference.layers.spatial_batchnorm_forward(x, gamma, beta, dict(test_param))
     assert_close(out, ref_out, name="out (test mode)", rtol=1e-6, atol=1e-9)
 
@@ -185,8 +193,10 @@ def test_spatial_batchnorm_forward(student, reference, rng, case):
 def test_spatial_batchnorm_backward(student, reference, rng, case):
     _, shape, scale, shift = case
     x, gamma, beta, dout = _spatial_inputs(rng, shape, scale, shift)
-    _out, cache = student.lib.layers.spatial_batchnorm_forward(x, gamma, beta, {"mode": "train"})
-    dx, dgamma, dbeta = student.lib.layers.spatial_batchnorm_backward(dout, cache)
+    _out, cache = as_tuple(student.lib.layers.spatial_batchnorm_forward(x, gamma, beta, {"mode": "train"}),
+                           name="spatial_batchnorm_forward's return value (out, cache)", length=2)
+    dx, dgamma, dbeta = as_tuple(student.lib.layers.spatial_batchnorm_backward(dout, cache),
+                                 name="spatial_batchnorm_backward's return value (dx, dgamma, dbeta)", length=3)
     _, ref_cache = reference.layers.spatial_batchnorm_forward(x, gamma, beta, {"mode": "train"})
     ref_dx, ref_dgamma, ref_dbeta = reference.layers.spatial_batchnorm_backward(dout, ref_cache)
     assert_close(dx, ref_dx, name="dx", rtol=1e-6, atol=1e-9)
@@ -205,7 +215,8 @@ def test_spatial_batchnorm_backward(student, reference, rng, case):
 def test_spatial_groupnorm_forward(student, reference, rng, case):
     _, shape, G = case
     x, gamma, beta, _ = _spatial_inputs(rng, shape, 2.0, 1.0, param_shape=(1, shape[1], 1, 1))
-    out, _cache = student.lib.layers.spatial_groupnorm_forward(x, gamma, beta, G, {"eps": 1e-5})
+    out, _cache = as_tuple(student.lib.layers.spatial_groupnorm_forward(x, gamma, beta, G, {"eps": 1e-5}),
+                           name="spatial_groupnorm_forward's return value (out, cache)", length=2)
     ref_out, _ = reference.layers.spatial_groupnorm_forward(x, gamma, beta, G, {"eps": 1e-5})
     assert_close(out, ref_out, name=f"out (G={G})", rtol=1e-6, atol=1e-9)
 
@@ -215,8 +226,10 @@ def test_spatial_groupnorm_forward(student, reference, rng, case):
 def test_spatial_groupnorm_backward(student, reference, rng, case):
     _, shape, G = case
     x, gamma, beta, dout = _spatial_inputs(rng, shape, 2.0, 1.0, param_shape=(1, shape[1], 1, 1))
-    _out, cache = student.lib.layers.spatial_groupnorm_forward(x, gamma, beta, G, {"eps": 1e-5})
-    dx, dgamma, dbeta = student.lib.layers.spatial_groupnorm_backward(dout, cache)
+    _out, cache = as_tuple(student.lib.layers.spatial_groupnorm_forward(x, gamma, beta, G, {"eps": 1e-5}),
+                           name="spatial_groupnorm_forward's return value (out, cache)", length=2)
+    dx, dgamma, dbeta = as_tuple(student.lib.layers.spatial_groupnorm_backward(dout, cache),
+                                 name="spatial_groupnorm_backward's return value (dx, dgamma, dbeta)", length=3)
     _, ref_cache = reference.layers.spatial_groupnorm_forward(x, gamma, beta, G, {"eps": 1e-5})
     ref_dx, ref_dgamma, ref_dbeta = reference.layers.spatial_groupnorm_backward(dout, ref_cache)
     assert_close(dx, ref_dx, name=f"dx (G={G})", rtol=1e-6, atol=1e-9)

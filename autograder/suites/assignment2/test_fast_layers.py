@@ -19,6 +19,7 @@ import numpy as np
 import pytest
 
 from autograder.checks import assert_close, assert_speedup, time_call
+from autograder.values import as_tuple
 
 RTOL = 1e-9
 ATOL = 1e-10
@@ -57,8 +58,9 @@ POOL_CASES = [
 ]
 
 # Speed, on the course's shapes: x (100, 3, 31, 31), w (25, 3, 3, 3), stride 2, pad 1.
-# Forward plus backward. The student's best (wall time, grader's clock, after a
-# warm-up, SPEED_REPEAT calls per round) is compared with
+# Forward plus backward, on fresh inputs for every call, every output checked
+# against the reference's fast layers. The student's best (what Sandbox.timeit
+# counts, after a warm-up, SPEED_REPEAT calls per round) is compared with
 # - naive loops (one output value per Python iteration, as the course's naive
 #   layers are first written), CPU time of the grader's thread, timed once:
 #   another process cannot make it look slower. The reference measures about
@@ -80,9 +82,7 @@ def _ids(table: list[tuple]) -> list[str]:
 
 def _pair(value):
     """(out, cache) from a layer's forward pass, with a readable error otherwise."""
-    assert isinstance(value, (tuple, list)) and len(value) == 2, (
-        f"a forward pass must return (out, cache), got {type(value).__name__}")
-    return value
+    return as_tuple(value, name="the forward pass's return value (out, cache)", length=2)
 
 
 def naive_loops_conv(x, w, b, conv_param, dout):
@@ -181,50 +181,57 @@ def test_conv_backward_fast(student, reference, rng, case):
     dout = rng.standard_normal(out.shape).astype(x.dtype)
     expected = reference.layers.conv_backward_naive(dout, ref_cache)
     _, cache = _pair(student.lib.fast_layers.conv_forward_fast(x, w, b, cp))
-    grads = student.lib.fast_layers.conv_backward_fast(dout, cache)
-    assert isinstance(grads, (tuple, list)) and len(grads) == 3, (
-        "conv_backward_fast must return (dx, dw, db)")
+    grads = as_tuple(student.lib.fast_layers.conv_backward_fast(dout, cache),
+                     name="conv_backward_fast's return value (dx, dw, db)", length=3)
     rtol, atol = _tol(case[-1])
     for name, got, exp in zip(("dx", "dw", "db"), grads, expected, strict=True):
         assert_close(got, exp, name=f"conv_backward_fast {name} (x {x.shape} {x.dtype}, "
                      f"w {w.shape}, {cp})", rtol=rtol, atol=atol)
 
 
-def _speed_setup(student, reference, rng):
-    """Inputs on the course's shapes, checked first; returns the remote timing pieces."""
+def _speed_inputs(rng: np.random.Generator) -> tuple:
+    """Fresh inputs on the course's shapes: (x, w, b, dout)."""
     x = rng.standard_normal(SPEED_X)
     w = rng.standard_normal(SPEED_W)
     b = rng.standard_normal(SPEED_W[0])
-    expected, ref_cache = reference.layers.conv_forward_naive(x, w, b, SPEED_CONV)
-    dout = rng.standard_normal(expected.shape)
+    Ho = 1 + (SPEED_X[2] + 2 * SPEED_CONV["pad"] - SPEED_W[2]) // SPEED_CONV["stride"]
+    Wo = 1 + (SPEED_X[3] + 2 * SPEED_CONV["pad"] - SPEED_W[3]) // SPEED_CONV["stride"]
+    dout = rng.standard_normal((SPEED_X[0], SPEED_W[0], Ho, Wo))
+    return x, w, b, dout
+
+
+def _speed_round(student, reference, rng):
+    """One timing round of the student's forward plus backward: fresh inputs for every
+    call, every output checked against the reference's fast layers."""
     fl = student.lib.fast_layers
-    out, cache = _pair(fl.conv_forward_fast(x, w, b, SPEED_CONV))
-    assert_close(out, expected, name=f"conv_forward_fast out (x {x.shape})", rtol=RTOL, atol=ATOL)
-    grads = fl.conv_backward_fast(dout, cache)
-    assert isinstance(grads, (tuple, list)) and len(grads) == 3, (
-        "conv_backward_fast must return (dx, dw, db)")
-    for name, got, exp in zip(("dx", "dw", "db"), grads,
-                              reference.layers.conv_backward_naive(dout, ref_cache), strict=True):
-        assert_close(got, exp, name=f"conv_backward_fast {name} (x {x.shape})",
-                     rtol=RTOL, atol=ATOL)
-    refs = [student.put(a) for a in (x, w, b, dout)]
-    cache_ref = student.put(cache)
+    ref = reference.fast_layers
 
-    def student_round() -> float:
-        fwd = student.timeit(fl.conv_forward_fast, refs[0], refs[1], refs[2], SPEED_CONV,
-                             repeat=SPEED_REPEAT, warmup=1)
-        bwd = student.timeit(fl.conv_backward_fast, refs[3], cache_ref,
-                             repeat=SPEED_REPEAT, warmup=1)
-        return fwd.best + bwd.best
+    def forward_backward(x, w, b, dout):
+        out, cache = _pair(fl.conv_forward_fast(x, w, b, SPEED_CONV))
+        return out, fl.conv_backward_fast(dout, cache)
 
-    return x, w, b, dout, student_round
+    def check(result, x, w, b, dout):
+        out, grads = result
+        expected, cache = ref.conv_forward_fast(x, w, b, SPEED_CONV)
+        assert_close(out, expected, name=f"conv_forward_fast out (x {x.shape})", rtol=RTOL,
+                     atol=ATOL)
+        assert isinstance(grads, (tuple, list)) and len(grads) == 3, (
+            "conv_backward_fast must return (dx, dw, db)")
+        for name, got, exp in zip(("dx", "dw", "db"), grads, ref.conv_backward_fast(dout, cache),
+                                  strict=True):
+            assert_close(got, exp, name=f"conv_backward_fast {name} (x {x.shape})", rtol=RTOL,
+                         atol=ATOL)
+
+    return lambda: student.timeit(forward_backward, _speed_inputs, check, rng=rng,
+                                  repeat=SPEED_REPEAT, warmup=1,
+                                  name="conv_forward_fast + conv_backward_fast")
 
 
 @pytest.mark.conv_fast
 def test_conv_fast_speedup_over_naive_loops(student, reference, rng, seed):
-    x, w, b, dout, student_round = _speed_setup(student, reference, rng)
+    x, w, b, dout = _speed_inputs(rng)
     assert_speedup(
-        student_round,
+        _speed_round(student, reference, rng),
         lambda: time_call(naive_loops_conv, x, w, b, SPEED_CONV, dout, repeat=1, warmup=0,
                           clock=time.thread_time),
         at_least=NAIVE_FACTOR, name="conv_forward_fast + conv_backward_fast", seed=seed,
@@ -238,7 +245,7 @@ def test_conv_fast_speedup_over_naive_loops(student, reference, rng, seed):
 
 @pytest.mark.conv_fast
 def test_conv_fast_not_slower_than_reference(student, reference, rng, seed):
-    x, w, b, dout, student_round = _speed_setup(student, reference, rng)
+    x, w, b, dout = _speed_inputs(rng)
     fl = reference.fast_layers
 
     def reference_once() -> None:
@@ -246,7 +253,7 @@ def test_conv_fast_not_slower_than_reference(student, reference, rng, seed):
         fl.conv_backward_fast(dout, cache)
 
     assert_speedup(
-        student_round,
+        _speed_round(student, reference, rng),
         lambda: time_call(reference_once, repeat=SPEED_REPEAT, warmup=1),
         at_least=1.0 / REF_SLOWDOWN, name="conv_forward_fast + conv_backward_fast", seed=seed,
         rounds=SPEED_ROUNDS, inputs=f"x {x.shape}, w {w.shape}, {SPEED_CONV}",

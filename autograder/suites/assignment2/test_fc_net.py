@@ -17,6 +17,7 @@ import pytest
 
 from autograder.checks import assert_close, numerical_gradient
 from autograder.evaluation import accuracy, fetch_params, held_out
+from autograder.values import as_array, as_dict, as_float, as_object, as_tuple
 
 RTOL = 1e-6
 ATOL = 1e-9
@@ -81,26 +82,25 @@ def _random_params(rng, dims: list[int], normalization: str | None) -> dict[str,
 @pytest.mark.parametrize("case", INIT_CASES, ids=_ids(INIT_CASES))
 def test_fc_net_init(student, case):
     _, hidden, d, c, norm, scale = case
-    net = student.lib.classifiers.FullyConnectedNet(hidden, input_dim=d, num_classes=c, normalization=norm,
-                                                    weight_scale=scale)
-    params = net.params.get()
-    assert isinstance(params, dict), f"net.params must be a dict, got {type(params).__name__}"
+    net = as_object(student.lib.classifiers.FullyConnectedNet(hidden, input_dim=d, num_classes=c,
+                                                              normalization=norm, weight_scale=scale),
+                    name="FullyConnectedNet(...)")
     n_layers = len(hidden) + 1
     expected = _param_names(n_layers, norm)
-    assert sorted(params) == expected, f"net.params has keys {sorted(params)}, expected {expected}"
+    params = as_dict(net.params.get(), name="net.params", keys=expected)
     dims = [d, *hidden, c]
     for i in range(1, n_layers + 1):
-        w, b = np.asarray(params[f"W{i}"]), np.asarray(params[f"b{i}"])
-        assert w.shape == (dims[i - 1], dims[i]), f"W{i} has shape {w.shape}, expected {(dims[i - 1], dims[i])}"
-        assert b.shape == (dims[i],), f"b{i} has shape {b.shape}, expected {(dims[i],)}"
+        w = as_array(params[f"W{i}"], name=f"W{i}", shape=(dims[i - 1], dims[i]), dtype="number")
+        b = as_array(params[f"b{i}"], name=f"b{i}", shape=(dims[i],), dtype="number")
         assert w.dtype == np.float32, f"W{i} has dtype {w.dtype}; the default dtype is float32"
         assert np.all(b == 0), f"b{i} must be initialized to zeros"
         std = float(np.std(w.astype(np.float64)))
         assert abs(std - scale) <= 0.15 * scale, f"W{i} has standard deviation {std:.3g}, expected {scale:.3g}"
         if norm is not None and i < n_layers:
-            assert np.all(np.asarray(params[f"gamma{i}"]) == 1), f"gamma{i} must be initialized to ones"
-            assert np.all(np.asarray(params[f"beta{i}"]) == 0), f"beta{i} must be initialized to zeros"
-            assert np.asarray(params[f"gamma{i}"]).shape == (dims[i],), f"gamma{i} must have shape {(dims[i],)}"
+            gamma = as_array(params[f"gamma{i}"], name=f"gamma{i}", shape=(dims[i],))
+            beta = as_array(params[f"beta{i}"], name=f"beta{i}", shape=(dims[i],))
+            assert np.all(gamma == 1), f"gamma{i} must be initialized to ones"
+            assert np.all(beta == 0), f"beta{i} must be initialized to zeros"
 
 
 @pytest.mark.fc_net_loss
@@ -112,23 +112,22 @@ def test_fc_net_loss_and_gradients(student, reference, rng, case):
     y = rng.integers(0, c, size=n)
     kwargs = {"input_dim": d, "num_classes": c, "normalization": norm, "reg": reg, "dtype": "float64"}
 
-    net = student.lib.classifiers.FullyConnectedNet(hidden, **kwargs)
+    net = as_object(student.lib.classifiers.FullyConnectedNet(hidden, **kwargs), name="FullyConnectedNet(...)")
     net.params.set({k: v.copy() for k, v in params.items()})
     ref_net = reference.classifiers.FullyConnectedNet(hidden, **kwargs)
     ref_net.params = {k: v.copy() for k, v in params.items()}
 
-    loss, grads = net.loss(X, y)
+    loss, grads = as_tuple(net.loss(X, y), name="loss(X, y)'s return value (loss, grads)", length=2)
+    loss = as_float(loss, name="loss(X, y)'s loss")
+    grads = as_dict(grads, name="loss(X, y)'s grads", keys=params)
     ref_loss, ref_grads = ref_net.loss(X, y)
     assert_close(loss, np.float64(ref_loss), name=f"loss ({norm}, reg={reg})", rtol=RTOL, atol=ATOL)
-    assert isinstance(grads, dict), f"grads must be a dict, got {type(grads).__name__}"
-    assert sorted(grads) == sorted(params), f"grads has keys {sorted(grads)}, expected {sorted(params)}"
     for name in sorted(params):
         assert_close(grads[name], ref_grads[name], name=f"grads['{name}'] ({norm}, reg={reg})", rtol=RTOL, atol=ATOL)
 
     # Test mode after one train-mode pass: batchnorm uses the running averages.
-    scores = np.asarray(net.loss(X))
     expected = ref_net.loss(X)
-    assert scores.shape == expected.shape, f"loss(X) returned scores of shape {scores.shape}, expected {expected.shape}"
+    scores = as_array(net.loss(X), name="loss(X)'s return value (scores)", shape=expected.shape)
     assert_close(scores, expected, name=f"test-mode scores ({norm})", rtol=RTOL, atol=ATOL)
 
     for name in sorted(params):
@@ -154,11 +153,17 @@ def test_fc_net_dropout(student, reference, rng, seed, norm):
     y = rng.integers(0, c, size=n)
     kwargs = {"input_dim": d, "num_classes": c, "normalization": norm, "reg": 0.1, "dtype": "float64",
               "dropout_keep_ratio": keep, "seed": seed % 2**31}
-    net = student.lib.classifiers.FullyConnectedNet(hidden, **kwargs)
+    net = as_object(student.lib.classifiers.FullyConnectedNet(hidden, **kwargs), name="FullyConnectedNet(...)")
     net.params.set({k: v.copy() for k, v in params.items()})
     stored_X, stored_y = student.put(X), student.put(y)
-    loss, grads = net.loss(stored_X, stored_y)
-    loss2, _ = net.loss(stored_X, stored_y)
+
+    def loss_and_grads():
+        loss, grads = as_tuple(net.loss(stored_X, stored_y), name="loss(X, y)'s return value (loss, grads)",
+                               length=2)
+        return as_float(loss, name="loss(X, y)'s loss"), as_dict(grads, name="loss(X, y)'s grads", keys=params)
+
+    loss, grads = loss_and_grads()
+    loss2, _ = loss_and_grads()
     assert_close(loss2, loss, name="loss of a second call with the same seed (dropout seeded)", rtol=1e-12, atol=0)
 
     for name in ("W1", "b1", "W3"):
@@ -166,7 +171,7 @@ def test_fc_net_dropout(student, reference, rng, seed, norm):
             current = {k: v.copy() for k, v in params.items()}
             current[name] = value.copy()
             net.params.set(current)
-            return net.loss(stored_X, stored_y)[0]
+            return loss_and_grads()[0]
 
         num = numerical_gradient(f, params[name].copy())
         assert_close(grads[name], num, name=f"grads['{name}'] (dropout p={keep}, numerical gradient of your loss)",
@@ -182,7 +187,7 @@ def test_fc_net_dropout(student, reference, rng, seed, norm):
                            for h in hidden])
         ref_net.bn_params = [{"mode": "test", "running_mean": np.zeros(h), "running_var": np.ones(h)}
                              for h in hidden]
-    scores = np.asarray(net.loss(stored_X))
+    scores = as_array(net.loss(stored_X), name="loss(X)'s return value (scores, test mode)")
     assert_close(scores, ref_net.loss(X), name=f"test-mode scores with dropout p={keep} (dropout is off at test time)",
                  rtol=RTOL, atol=ATOL)
 

@@ -16,6 +16,7 @@ import pytest
 
 from autograder.checks import assert_close, numerical_gradient
 from autograder.sandbox import RemotePath
+from autograder.values import as_array, as_dict, as_float, as_tuple
 
 RTOL = 1e-7
 ATOL = 1e-10
@@ -69,16 +70,19 @@ def test_affine_relu_forward_backward(student, reference, rng, case):
     w = rng.standard_normal((int(np.prod(dims)), m))
     b = rng.standard_normal(m)
     dout = rng.standard_normal((n, m))
-    out, cache = student.lib.layers.affine_forward(x, w, b)
+    out, cache = as_tuple(student.lib.layers.affine_forward(x, w, b),
+                          name="affine_forward's return value (out, cache)", length=2)
     ref_out, ref_cache = reference.layers.affine_forward(x, w, b)
     assert_close(out, ref_out, name="affine_forward out", rtol=RTOL, atol=ATOL)
-    grads = student.lib.layers.affine_backward(dout, cache)
+    grads = as_tuple(student.lib.layers.affine_backward(dout, cache),
+                     name="affine_backward's return value (dx, dw, db)", length=3)
     ref_grads = reference.layers.affine_backward(dout, ref_cache)
     for name, g, rg in zip(("dx", "dw", "db"), grads, ref_grads, strict=True):
         assert_close(g, rg, name=f"affine_backward {name}", rtol=RTOL, atol=ATOL)
 
     a = ref_out + np.where(np.abs(ref_out) < 1e-3, 1e-2, 0.0)  # keep away from the kink
-    r_out, r_cache = student.lib.layers.relu_forward(a)
+    r_out, r_cache = as_tuple(student.lib.layers.relu_forward(a),
+                              name="relu_forward's return value (out, cache)", length=2)
     assert_close(r_out, np.maximum(a, 0), name="relu_forward out", rtol=RTOL, atol=ATOL)
     dx = student.lib.layers.relu_backward(dout, r_cache)
     assert_close(dx, dout * (a > 0), name="relu_backward dx", rtol=RTOL, atol=ATOL)
@@ -90,7 +94,9 @@ def test_softmax_loss(student, reference, rng, case):
     _, n, c, scale = case
     x = scale * rng.standard_normal((n, c)) + 500.0  # large scores: the shift must be there
     y = rng.integers(0, c, size=n)
-    loss, dx = student.lib.layers.softmax_loss(x, y)
+    loss, dx = as_tuple(student.lib.layers.softmax_loss(x, y),
+                        name="softmax_loss's return value (loss, dx)", length=2)
+    loss = as_float(loss, name="softmax_loss's loss")
     ref_loss, ref_dx = reference.layers.softmax_loss(x, y)
     assert np.isfinite(loss), f"loss is {loss} for scores around 500: shift each row by its maximum"
     assert_close(loss, np.float64(ref_loss), name="loss", rtol=RTOL, atol=ATOL)
@@ -115,8 +121,10 @@ def _norm_inputs(rng, n, d, scale, shift):
 def test_batchnorm_forward_train(student, reference, rng, case):
     _, n, d, scale, shift, eps, momentum = case
     x, gamma, beta, _ = _norm_inputs(rng, n, d, scale, shift)
-    out, _cache = student.lib.layers.batchnorm_forward(x, gamma, beta, {"mode": "train", "eps": eps})
+    out, _cache = as_tuple(student.lib.layers.batchnorm_forward(x, gamma, beta, {"mode": "train", "eps": eps}),
+                           name="batchnorm_forward's return value (out, cache)", length=2)
     ref_out, _ = reference.layers.batchnorm_forward(x, gamma, beta, {"mode": "train", "eps": eps})
+    out = as_array(out, name="out (train mode)", shape=ref_out.shape)
     assert_close(out, ref_out, name="out (train mode)", rtol=1e-6, atol=1e-9)
     # The law itself: per feature, mean beta and standard deviation |gamma| (up to eps).
     assert_close(np.mean(out, axis=0), beta, name="per-feature mean of out", rtol=1e-6, atol=1e-8)
@@ -134,8 +142,7 @@ def test_batchnorm_running_averages(student, reference, rng, case):
         x, gamma, beta, _ = _norm_inputs(rng, n, d, scale, shift)
         student.lib.layers.batchnorm_forward(x, gamma, beta, stored)
         reference.layers.batchnorm_forward(x, gamma, beta, ref_param)
-    got = _fetch(student, stored)
-    assert isinstance(got, dict), "bn_param is no longer a dict"
+    got = as_dict(_fetch(student, stored), name="bn_param after train-mode forward passes")
     for key in ("running_mean", "running_var"):
         assert key in got, f"bn_param has no '{key}' after train-mode forward passes"
         assert_close(got[key], ref_param[key], name=f"bn_param['{key}'] after 4 train steps", rtol=1e-6, atol=1e-9)
@@ -150,7 +157,8 @@ def test_batchnorm_forward_test_mode(student, reference, rng, case):
     running_var = 0.5 + rng.random(d)
     bn_param = {"mode": "test", "eps": eps, "momentum": momentum,
                 "running_mean": running_mean, "running_var": running_var}
-    out, _cache = student.lib.layers.batchnorm_forward(x, gamma, beta, dict(bn_param))
+    out, _cache = as_tuple(student.lib.layers.batchnorm_forward(x, gamma, beta, dict(bn_param)),
+                           name="batchnorm_forward's return value (out, cache)", length=2)
     ref_out, _ = reference.layers.batchnorm_forward(x, gamma, beta, dict(bn_param))
     assert_close(out, ref_out, name="out (test mode: uses the running averages)", rtol=1e-6, atol=1e-9)
 
@@ -158,8 +166,10 @@ def test_batchnorm_forward_test_mode(student, reference, rng, case):
 def _check_bn_backward(student, reference, rng, case, backward_name):
     _, n, d, scale, shift, eps, _momentum = case
     x, gamma, beta, dout = _norm_inputs(rng, n, d, scale, shift)
-    _out, cache = student.lib.layers.batchnorm_forward(x, gamma, beta, {"mode": "train", "eps": eps})
-    dx, dgamma, dbeta = getattr(student.lib.layers, backward_name)(dout, cache)
+    _out, cache = as_tuple(student.lib.layers.batchnorm_forward(x, gamma, beta, {"mode": "train", "eps": eps}),
+                           name="batchnorm_forward's return value (out, cache)", length=2)
+    dx, dgamma, dbeta = as_tuple(getattr(student.lib.layers, backward_name)(dout, cache),
+                                 name=f"{backward_name}'s return value (dx, dgamma, dbeta)", length=3)
     _, ref_cache = reference.layers.batchnorm_forward(x, gamma, beta, {"mode": "train", "eps": eps})
     # The reference's step-by-step backward: the alt version must equal it.
     ref_dx, ref_dgamma, ref_dbeta = reference.layers.batchnorm_backward(dout, ref_cache)
@@ -198,7 +208,8 @@ def test_batchnorm_backward_alt(student, reference, rng, case):
 def test_layernorm_forward(student, reference, rng, case):
     _, n, d, scale, shift, eps, _momentum = case
     x, gamma, beta, _ = _norm_inputs(rng, n, d, scale, shift)
-    out, _cache = student.lib.layers.layernorm_forward(x, gamma, beta, {"eps": eps})
+    out, _cache = as_tuple(student.lib.layers.layernorm_forward(x, gamma, beta, {"eps": eps}),
+                           name="layernorm_forward's return value (out, cache)", length=2)
     ref_out, _ = reference.layers.layernorm_forward(x, gamma, beta, {"eps": eps})
     assert_close(out, ref_out, name="out", rtol=1e-6, atol=1e-9)
 
@@ -208,8 +219,10 @@ def test_layernorm_forward(student, reference, rng, case):
 def test_layernorm_backward(student, reference, rng, case):
     _, n, d, scale, shift, eps, _momentum = case
     x, gamma, beta, dout = _norm_inputs(rng, n, d, scale, shift)
-    _out, cache = student.lib.layers.layernorm_forward(x, gamma, beta, {"eps": eps})
-    dx, dgamma, dbeta = student.lib.layers.layernorm_backward(dout, cache)
+    _out, cache = as_tuple(student.lib.layers.layernorm_forward(x, gamma, beta, {"eps": eps}),
+                           name="layernorm_forward's return value (out, cache)", length=2)
+    dx, dgamma, dbeta = as_tuple(student.lib.layers.layernorm_backward(dout, cache),
+                                 name="layernorm_backward's return value (dx, dgamma, dbeta)", length=3)
     _, ref_cache = reference.layers.layernorm_forward(x, gamma, beta, {"eps": eps})
     ref_dx, ref_dgamma, ref_dbeta = reference.layers.layernorm_backward(dout, ref_cache)
     assert_close(dx, ref_dx, name="dx", rtol=1e-6, atol=1e-9)
@@ -235,16 +248,18 @@ def test_dropout_train_statistics(student, rng, seed, case):
     _, shape, p = case
     x = 1.0 + rng.random(shape)  # strictly positive: zeros in out are dropped units
     ref_x = student.put(x)
-    out, _cache = student.lib.layers.dropout_forward(ref_x, {"mode": "train", "p": p, "seed": seed % 2**31})
-    out = np.asarray(out)
-    assert out.shape == x.shape, f"out has shape {out.shape}, expected {x.shape}"
+    out, _cache = as_tuple(student.lib.layers.dropout_forward(ref_x, {"mode": "train", "p": p, "seed": seed % 2**31}),
+                           name="dropout_forward's return value (out, cache)", length=2)
+    out = as_array(out, name="dropout_forward's out (train mode)", shape=x.shape)
     kept = out != 0
     frac = float(np.mean(kept))
     # >= 20000 Bernoulli draws: 6 standard errors are below 0.02.
     assert abs(frac - p) < 0.02, f"dropout with keep probability p={p} kept a fraction {frac:.4f} of the units"
     assert_close(out[kept], x[kept] / p, name=f"kept units (must be x / p, p={p})", rtol=1e-7, atol=1e-12)
-    out2, _ = student.lib.layers.dropout_forward(ref_x, {"mode": "train", "p": p, "seed": seed % 2**31})
-    assert np.array_equal(np.asarray(out2) != 0, kept), "the same seed must give the same mask"
+    out2, _ = as_tuple(student.lib.layers.dropout_forward(ref_x, {"mode": "train", "p": p, "seed": seed % 2**31}),
+                       name="dropout_forward's return value (out, cache)", length=2)
+    out2 = as_array(out2, name="dropout_forward's out (second call)", shape=x.shape)
+    assert np.array_equal(out2 != 0, kept), "the same seed must give the same mask"
 
 
 @pytest.mark.dropout
@@ -252,7 +267,8 @@ def test_dropout_train_statistics(student, rng, seed, case):
 def test_dropout_test_mode_is_identity(student, rng, case):
     _, shape, p = case
     x = rng.standard_normal(shape)
-    out, _cache = student.lib.layers.dropout_forward(student.put(x), {"mode": "test", "p": p})
+    out, _cache = as_tuple(student.lib.layers.dropout_forward(student.put(x), {"mode": "test", "p": p}),
+                           name="dropout_forward's return value (out, cache)", length=2)
     assert_close(out, x, name=f"out in test mode (p={p})", rtol=0, atol=0)
 
 
@@ -264,8 +280,11 @@ def test_dropout_backward(student, rng, seed, case):
     small = tuple(min(s, 60) for s in shape)
     x = 1.0 + rng.random(small)
     dout = rng.standard_normal(small)
-    out, cache = student.lib.layers.dropout_forward(x, {"mode": "train", "p": p, "seed": seed % 2**31})
-    dx = student.lib.layers.dropout_backward(dout, cache)
-    expected = dout * (np.asarray(out) / x)  # the student's own mask, with its scaling
+    out, cache = as_tuple(student.lib.layers.dropout_forward(x, {"mode": "train", "p": p, "seed": seed % 2**31}),
+                          name="dropout_forward's return value (out, cache)", length=2)
+    out = as_array(out, name="dropout_forward's out (train mode)", shape=small)
+    dx = as_array(student.lib.layers.dropout_backward(dout, cache), name="dropout_backward's dx",
+                  shape=small)
+    expected = dout * (out / x)  # the student's own mask, with its scaling
     assert_close(dx, expected, name=f"dx (train mode, p={p})", rtol=1e-7, atol=1e-12)
-    assert_close(dx != 0, np.asarray(out) != 0, name="units with a gradient (the kept ones)", rtol=0, atol=0)
+    assert_close(dx != 0, out != 0, name="units with a gradient (the kept ones)", rtol=0, atol=0)

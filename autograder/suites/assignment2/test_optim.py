@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 
 from autograder.checks import assert_close
+from autograder.values import as_array, as_dict, as_tuple
 
 RTOL = 1e-7
 ATOL = 1e-10
@@ -51,9 +52,11 @@ def _check_rule(student, reference, rng, rule: str, shape, hyper) -> None:
     w, config = w0.copy(), (None if hyper is None else dict(hyper))
     ref_w, ref_config = w0.copy(), (None if hyper is None else dict(hyper))
     for step, dw in enumerate(grads, start=1):
-        w, config = student_rule(np.asarray(w, dtype=np.float64).copy(), dw, config)
+        w, config = as_tuple(student_rule(w.copy(), dw, config),
+                             name=f"{rule}'s return value (next_w, config)", length=2)
+        w = as_array(w, name=f"next_w after step {step} of {rule}", shape=shape)
+        config = as_dict(config, name=f"{rule}'s config after step {step}")
         ref_w, ref_config = reference_rule(ref_w.copy(), dw, ref_config)
-        assert isinstance(config, dict), f"{rule} must return (next_w, config); config is {type(config).__name__}"
         assert_close(w, ref_w, name=f"next_w after step {step} of {rule} ({hyper or 'defaults'})",
                      rtol=RTOL, atol=ATOL)
     for key in STATE_KEYS[rule]:
@@ -89,8 +92,11 @@ def test_adam_resumes_from_config(student, reference, rng):
     shape = (4, 3)
     config = {"learning_rate": 1e-2, "t": 5, "m": 0.1 * rng.standard_normal(shape), "v": 0.01 * rng.random(shape)}
     w, dw = rng.standard_normal(shape), rng.standard_normal(shape)
-    next_w, next_config = student.lib.optim.adam(w.copy(), dw, {k: (v.copy() if isinstance(v, np.ndarray) else v)
-                                                                for k, v in config.items()})
+    next_w, next_config = as_tuple(
+        student.lib.optim.adam(w.copy(), dw, {k: (v.copy() if isinstance(v, np.ndarray) else v)
+                                              for k, v in config.items()}),
+        name="adam's return value (next_w, config)", length=2)
+    next_config = as_dict(next_config, name="adam's returned config", required=("t",))
     ref_w, ref_config = reference.optim.adam(w.copy(), dw, dict(config))
     assert_close(next_w, ref_w, name="next_w (resumed at t=5, bias correction with t=6)", rtol=RTOL, atol=ATOL)
     assert_close(next_config["t"], ref_config["t"], name="config['t']", rtol=0, atol=0)

@@ -32,6 +32,7 @@ from autograder import netspec
 from autograder.checks import assert_close, not_gradable
 from autograder.evaluation import accuracy, flip_images, held_out
 from autograder.sandbox import RemoteObject, RemotePath, StudentError
+from autograder.values import as_array, as_object
 
 RTOL = 1e-9
 ATOL = 1e-10
@@ -86,12 +87,15 @@ def _tensor(student, array: np.ndarray, grad: bool = False):
 
 
 def _fetch(value, what: str) -> np.ndarray:
-    """A remote tensor's values as a numpy array (fails with a message for anything else)."""
+    """A remote tensor's values as a float64 array (fails with a message for anything else).
+
+    What is checked is the data ``.detach().numpy()`` gives, never the class
+    name the object reports (the student's code chooses it).
+    """
     if isinstance(value, RemotePath) and not isinstance(value, RemoteObject):
         value = value.get()  # an attribute path: the object it names
-    type_name = value.type_name if isinstance(value, RemoteObject) else type(value).__name__
-    assert type_name in ("Tensor", "Parameter"), f"{what} must be a torch.Tensor, got {type_name}"
-    return np.asarray(value.detach().numpy())
+    tensor = as_object(value, name=what, what="a torch.Tensor")
+    return as_array(tensor.detach().numpy(), name=f"{what}.detach().numpy()")
 
 
 def _ref_torch(reference):
@@ -150,7 +154,7 @@ def _compare_models(student, reference, model, ref_model, layers: dict[str, tupl
                     x: np.ndarray, n_classes: int, rng, what: str) -> None:
     """Same float64 weights in both models, then outputs and parameter gradients compared."""
     torch = _ref_torch(reference)
-    model = model.double()
+    model = as_object(model.double(), name=f"{what}.double()", what="the model")
     ref_model = ref_model.double()
     ref_params = dict(ref_model.named_parameters())
     for path, shape in layers.items():
@@ -241,7 +245,7 @@ def test_two_layer_fc_module(student, reference, rng, case):
     _, n, shape, hidden, c = case
     d = int(np.prod(shape))
     layers = {"fc1.weight": (hidden, d), "fc1.bias": (hidden,), "fc2.weight": (c, hidden), "fc2.bias": (c,)}
-    model = student.lib.pytorch_models.TwoLayerFC(d, hidden, c)
+    model = as_object(student.lib.pytorch_models.TwoLayerFC(d, hidden, c), name="TwoLayerFC(...)")
     _check_layers(model, layers, "TwoLayerFC")
     ref_model = reference.pytorch_models.TwoLayerFC(d, hidden, c)
     _compare_models(student, reference, model, ref_model, layers, rng.standard_normal((n, *shape)), c,
@@ -254,7 +258,7 @@ def test_three_layer_convnet_module(student, reference, rng, case):
     _, n, cin, c1, c2, c = case
     layers = {"conv1.weight": (c1, cin, 5, 5), "conv1.bias": (c1,), "conv2.weight": (c2, c1, 3, 3),
               "conv2.bias": (c2,), "fc.weight": (c, c2 * 32 * 32), "fc.bias": (c,)}
-    model = student.lib.pytorch_models.ThreeLayerConvNet(cin, c1, c2, c)
+    model = as_object(student.lib.pytorch_models.ThreeLayerConvNet(cin, c1, c2, c), name="ThreeLayerConvNet(...)")
     _check_layers(model, layers, "ThreeLayerConvNet")
     ref_model = reference.pytorch_models.ThreeLayerConvNet(cin, c1, c2, c)
     _compare_models(student, reference, model, ref_model, layers, rng.standard_normal((n, cin, 32, 32)), c,
@@ -270,8 +274,9 @@ def test_sequential_two_layer_fc(student, reference, rng, case):
     _, n, shape, hidden, c = case
     d = int(np.prod(shape))
     layers = {"1.weight": (hidden, d), "1.bias": (hidden,), "3.weight": (c, hidden), "3.bias": (c,)}
-    model = student.lib.pytorch_models.sequential_two_layer_fc(d, hidden, c)
-    assert model.type_name == "Sequential", f"sequential_two_layer_fc returned a {model.type_name}, expected nn.Sequential"
+    model = as_object(student.lib.pytorch_models.sequential_two_layer_fc(d, hidden, c),
+                      name="sequential_two_layer_fc's return value", what="an nn.Sequential")
+    assert model.type_name == "Sequential", "sequential_two_layer_fc must return an nn.Sequential"
     _check_layers(model, layers, "sequential_two_layer_fc(...)")
     ref_model = reference.pytorch_models.sequential_two_layer_fc(d, hidden, c)
     _compare_models(student, reference, model, ref_model, layers, rng.standard_normal((n, *shape)), c,
@@ -284,9 +289,9 @@ def test_sequential_three_layer_convnet(student, reference, rng, case):
     _, n, cin, c1, c2, c = case
     layers = {"0.weight": (c1, cin, 5, 5), "0.bias": (c1,), "2.weight": (c2, c1, 3, 3),
               "2.bias": (c2,), "5.weight": (c, c2 * 32 * 32), "5.bias": (c,)}
-    model = student.lib.pytorch_models.sequential_three_layer_convnet(cin, c1, c2, c)
-    assert model.type_name == "Sequential", (
-        f"sequential_three_layer_convnet returned a {model.type_name}, expected nn.Sequential")
+    model = as_object(student.lib.pytorch_models.sequential_three_layer_convnet(cin, c1, c2, c),
+                      name="sequential_three_layer_convnet's return value", what="an nn.Sequential")
+    assert model.type_name == "Sequential", "sequential_three_layer_convnet must return an nn.Sequential"
     _check_layers(model, layers, "sequential_three_layer_convnet(...)")
     ref_model = reference.pytorch_models.sequential_three_layer_convnet(cin, c1, c2, c)
     _compare_models(student, reference, model, ref_model, layers, rng.standard_normal((n, cin, 32, 32)), c,

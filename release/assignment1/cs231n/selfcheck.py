@@ -15,70 +15,22 @@ replayed with ``python submit.py check TASK --seed N``.
 
 from __future__ import annotations
 
-import time
-import traceback
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
-from .gradient_check import eval_numerical_gradient, eval_numerical_gradient_array, rel_error
+from .gradient_check import eval_numerical_gradient, eval_numerical_gradient_array
+from .selfcheck_utils import Check, CheckFailed, Outcome, registrar, run
+from .selfcheck_utils import close as _close
+from .selfcheck_utils import expect as _expect
+from .selfcheck_utils import near as _near
+from .selfcheck_utils import shape as _shape
 
 __all__ = ["CHECKS", "CheckFailed", "Outcome", "run_checks"]
 
-CHECKS: dict[str, Callable[[np.random.Generator], None]] = {}
-GRAD_TOL = 1e-6
-
-
-class CheckFailed(AssertionError):
-    """A self-check found a problem; the message says which output and by how much."""
-
-
-@dataclass
-class Outcome:
-    """The result of one task's check: status is pass, fail or todo."""
-
-    task: str
-    status: str
-    detail: str
-    seconds: float
-
-
-def _check(task: str) -> Callable[[Callable[[np.random.Generator], None]], Any]:
-    def register(fn: Callable[[np.random.Generator], None]) -> Callable[..., None]:
-        CHECKS[task] = fn
-        return fn
-
-    return register
-
-
-def _expect(cond: bool, message: str) -> None:
-    if not cond:
-        raise CheckFailed(message)
-
-
-def _close(name: str, actual: Any, expected: Any, tol: float = GRAD_TOL) -> None:
-    actual = np.asarray(actual, dtype=np.float64)
-    expected = np.asarray(expected, dtype=np.float64)
-    _expect(actual.shape == expected.shape,
-            f"{name}: shape {actual.shape}, expected {expected.shape}")
-    err = rel_error(actual, expected)
-    _expect(err <= tol, f"{name}: relative error {err:.2e} > tolerance {tol:.0e}")
-
-
-def _near(name: str, actual: Any, expected: Any, atol: float) -> None:
-    actual = np.asarray(actual, dtype=np.float64)
-    expected = np.asarray(expected, dtype=np.float64)
-    _expect(actual.shape == expected.shape,
-            f"{name}: shape {actual.shape}, expected {expected.shape}")
-    err = float(np.max(np.abs(actual - expected))) if actual.size else 0.0
-    _expect(err <= atol, f"{name}: absolute error {err:.2e} > tolerance {atol:.0e}")
-
-
-def _shape(name: str, value: Any, shape: tuple[int, ...]) -> None:
-    got = np.shape(value)
-    _expect(got == shape, f"{name}: shape {got}, expected {shape}")
+CHECKS: dict[str, Check] = {}
+_check = registrar(CHECKS)
 
 
 # -- k-nearest neighbours ------------------------------------------------------
@@ -372,24 +324,4 @@ def _net_loss(rng: np.random.Generator) -> None:
 
 def run_checks(tasks: list[str] | None = None, seed: int = 0) -> list[Outcome]:
     """Run the checks of ``tasks`` (default all), each with ``seed``; never raises."""
-    out = []
-    for task in tasks or list(CHECKS):
-        if task not in CHECKS:
-            out.append(Outcome(task, "fail", f"no such task (known: {', '.join(CHECKS)})", 0.0))
-            continue
-        rng = np.random.default_rng(seed)
-        start = time.perf_counter()
-        try:
-            CHECKS[task](rng)
-            status, detail = "pass", ""
-        except NotImplementedError as exc:
-            status, detail = "todo", str(exc) or "not implemented yet"
-        except CheckFailed as exc:
-            status, detail = "fail", str(exc)
-        except Exception as exc:  # noqa: BLE001 - a student's bug is a failed check
-            frames = traceback.extract_tb(exc.__traceback__)
-            where = f" at {frames[-1].filename.rsplit('/', 2)[-1]}:{frames[-1].lineno}" \
-                if frames else ""
-            status, detail = "fail", f"{type(exc).__name__}: {exc}{where}"
-        out.append(Outcome(task, status, detail, time.perf_counter() - start))
-    return out
+    return run(CHECKS, tasks, seed)

@@ -8,7 +8,7 @@ of the model that reached the best validation accuracy.
 Example::
 
     data = {"X_train": ..., "y_train": ..., "X_val": ..., "y_val": ...}
-    model = TwoLayerNet(hidden_dim=100, reg=0.1)
+    model = MyModel(...)  # e.g. a net from cs231n.classifiers
     solver = Solver(model, data, update_rule="sgd",
                     optim_config={"learning_rate": 1e-3},
                     lr_decay=0.95, num_epochs=10, batch_size=100,
