@@ -20,7 +20,8 @@ import contextlib
 from collections.abc import Iterator
 from contextvars import ContextVar, Token
 
-__all__ = ["SHOWN_VISIBILITIES", "expected_shown", "for_visibility", "reset", "withheld"]
+__all__ = ["SHOWN_VISIBILITIES", "clear", "expected_shown", "for_visibility", "reset",
+           "set_visibility", "withheld"]
 
 #: Task visibilities whose failure messages may show expected values.
 SHOWN_VISIBILITIES = frozenset({"visible"})
@@ -31,6 +32,16 @@ _SHOW: ContextVar[bool] = ContextVar("autograder_show_expected", default=True)
 def expected_shown() -> bool:
     """True when the current test's messages may show expected (reference) values."""
     return _SHOW.get()
+
+
+def set_visibility(visibility: str) -> None:
+    """Set the state for the test about to run, from its task's ``visibility``."""
+    _SHOW.set(visibility in SHOWN_VISIBILITIES)
+
+
+def clear() -> None:
+    """Back to the default (expected values shown), e.g. after a grading run."""
+    _SHOW.set(True)
 
 
 def for_visibility(visibility: str) -> Token[bool]:

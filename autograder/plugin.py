@@ -2,9 +2,9 @@
 
 It registers one marker per task of ``tasks.toml``, checks that every test
 carries exactly one, provides the fixtures the suites use (``student``,
-``reference``, ``seed``, ``rng``, ``secret_rng``, ``cifar``, ``submission``) and
-records each test's outcome with a student-readable message (never the hidden test's source
-or pytest's traceback).
+``reference``, ``seed``, ``rng``, ``secret_rng``, ``cifar``, ``submission``)
+and records each test's outcome with a student-readable message (never the
+hidden test's source or pytest's traceback).
 """
 
 from __future__ import annotations
@@ -74,14 +74,9 @@ class RunContext:
 
 
 def derive_seed(base_seed: int, item: pytest.Item, purpose: str = "") -> int:
-    """Stable 32-bit seed from the run's base seed and the test's file name + name.
-
-    ``purpose`` names another stream of the same test (``"secret"``: the
-    :func:`secret_rng` fixture's), unrelated to the test's seed.
-    """
-    key = f"{base_seed}:{Path(str(item.path)).name}::{item.name}"
-    if purpose:
-        key = f"{purpose}:{key}"
+    """Stable 32-bit seed from the base seed, the test's file + name and ``purpose``."""
+    key = (f"{purpose}:" if purpose else "") + \
+        f"{base_seed}:{Path(str(item.path)).name}::{item.name}"
     return int.from_bytes(hashlib.sha256(key.encode()).digest()[:4], "big")
 
 
@@ -149,7 +144,6 @@ class GraderPlugin:
         suite = ctx.spec.path.parent if ctx.spec.path is not None else None
         self.build_spec = extensions.load_build_spec(suite, ctx.spec.tasks)
         self.build_note = ""  # how the submission's extension build went (for the log)
-        self._disclosure: Any = None  # disclosure state of the running test
 
     # -- workers ---------------------------------------------------------------
     def zygote(self) -> Zygote | None:
@@ -200,6 +194,7 @@ class GraderPlugin:
 
     def pytest_sessionfinish(self, session: pytest.Session) -> None:
         self.close_zygote()
+        disclosure.clear()  # outside a run, checks show expected values again
 
     # -- configuration and collection ----------------------------------------
     def pytest_configure(self, config: pytest.Config) -> None:
@@ -248,16 +243,9 @@ class GraderPlugin:
         random.seed(seed)
         np.random.seed(seed)
         task = self.ctx.spec.tasks.get(self.item_task.get(item.nodeid) or "")
-        # a hidden (or not yet released) task's checks show no expected values
-        self._disclosure = disclosure.for_visibility(task.visibility if task else "hidden")
+        disclosure.set_visibility(task.visibility if task else "hidden")
         if time.monotonic() >= self.ctx.deadline:
             raise BudgetExhausted(BUDGET_MESSAGE)
-
-    @pytest.hookimpl(trylast=True)
-    def pytest_runtest_teardown(self, item: pytest.Item) -> None:
-        if self._disclosure is not None:
-            disclosure.reset(self._disclosure)
-            self._disclosure = None
 
     @pytest.hookimpl(hookwrapper=True)
     def pytest_runtest_makereport(self, item: pytest.Item,
@@ -318,13 +306,8 @@ def rng(seed: int) -> np.random.Generator:
 
 @pytest.fixture
 def secret_rng(request: pytest.FixtureRequest) -> np.random.Generator:
-    """A generator the student's code cannot reproduce, for choices made after its calls.
-
-    The test's ``seed`` is known in the worker (its generators start from it);
-    this stream is derived separately from the secret base seed, so draw from
-    it what the student's code must not predict (which timed call is checked,
-    evaluation rows, transforms). See docs/threat-model.md.
-    """
+    """A stream the worker cannot reproduce (``seed`` it knows): for evaluation rows and
+    other choices the student's code must not predict (docs/threat-model.md)."""
     plugin = _plugin(request)
     return np.random.default_rng(derive_seed(plugin.ctx.seed, request.node, "secret"))
 
