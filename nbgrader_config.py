@@ -2,7 +2,10 @@
 
 ``nbgrader generate_assignment assignment1`` (from this directory) writes
 ``release/assignment1``: notebooks through nbgrader's own preprocessors, library
-modules through :mod:`coursegen.nbgrader_hooks` (solutions replaced by stubs).
+modules through :mod:`coursegen.nbgrader_hooks` (solutions replaced by stubs,
+``submission.toml`` written from the declaration). Use ``python -m
+coursegen.release assignment1`` (``make release``): it runs the same command
+into a staging folder and keeps the committed release when generation fails.
 """
 
 from pathlib import Path

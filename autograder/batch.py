@@ -31,7 +31,14 @@ Outputs (under ``OUTPUT``, default ``grades/<assignment>``; :mod:`autograder.bat
     student's folder is written in a staging folder and swapped in whole, so it
     is always either the previous complete one, the new complete one, or
     absent (graded again by the next run). Optionally the scores also go into
-    nbgrader's gradebook (:mod:`autograder.nbgrader_gradebook`).
+    nbgrader's gradebook (:mod:`autograder.nbgrader_gradebook`). Last,
+    ``shard.json`` records what the output holds (:mod:`autograder.shards`).
+
+Shards (:mod:`autograder.shards`, :mod:`autograder.merge`)
+    With ``shard=Shard(K, N)`` only the students whose id hashes to shard K are
+    graded (the whole class is still discovered, and recorded in
+    ``shard.json``), and nbgrader's gradebook is left to ``autograder merge``,
+    which combines the N outputs into one.
 
 Resuming (:mod:`autograder.fingerprints`)
     A student is skipped when their folder holds a complete report (status
@@ -84,6 +91,7 @@ from autograder.batch_store import (
 from autograder.feedback import AUDIENCES, DEFAULT_AUDIENCE
 from autograder.fingerprints import fingerprint, grader_key
 from autograder.options import GradeOptions, OptionsError
+from autograder.shards import MANIFEST_FILE, WHOLE_CLASS, Manifest, Shard, class_digest
 
 __all__ = [
     "HARD_LIMIT_GRACE",
@@ -93,6 +101,7 @@ __all__ = [
     "GradeOptions",
     "Progress",
     "StudentOutcome",
+    "Shard",
     "SubmissionEntry",
     "default_jobs",
     "default_output",
@@ -184,6 +193,7 @@ def grade_all(
     course_id: str | None = None,
     hard_limit: float | None = None,
     progress: Callable[[Progress], None] | None = None,
+    shard: Shard | None = None,
 ) -> BatchResult:
     """Grade every submission under ``submissions`` (see the module docstring).
 
@@ -195,6 +205,9 @@ def grade_all(
     :func:`autograder.nbgrader_gradebook.record_scores`). ``hard_limit``
     (seconds per grading process) defaults to the assignment's time limit plus
     :data:`HARD_LIMIT_GRACE`. ``progress`` is called once per student.
+    ``shard`` grades only that shard's students (:mod:`autograder.shards`); a
+    shard never writes nbgrader's gradebook (``gradebook`` must be ``None`` or
+    ``False``: ``autograder merge`` writes it).
 
     Raises :class:`BatchError` for a bad batch (nothing is graded) and
     :class:`autograder.config.ConfigError` for an unknown assignment; every
@@ -205,6 +218,10 @@ def grade_all(
     if audience not in AUDIENCES:
         raise BatchError(f"unknown feedback audience {audience!r} "
                          f"(choose from {', '.join(AUDIENCES)})")
+    shard = shard or WHOLE_CLASS
+    if shard != WHOLE_CLASS and gradebook not in (None, False):
+        raise BatchError("a shard does not write nbgrader's gradebook: give --gradebook to "
+                         "'autograder merge' instead")
     jobs = default_jobs() if jobs is None else int(jobs)
     if jobs < 1:
         raise BatchError("the number of parallel jobs must be at least 1")
@@ -221,6 +238,7 @@ def grade_all(
                                            if options.data_dir else None)})
     out = Path(output if output is not None else default_output(assignment)).resolve()
     found = discover(submissions, assignment, exclude=[out])
+    mine = [e for e in found.entries if shard.holds(e.student)]
     limit = hard_limit if hard_limit is not None else \
         (options.time_limit or spec.time_limit) + HARD_LIMIT_GRACE
     key = grader_key(spec, suite, course_root, options)
@@ -231,7 +249,7 @@ def grade_all(
     outcomes: dict[str, StudentOutcome] = {}
     work: list[tuple[SubmissionEntry, dict[str, Any]]] = []
     env, cwd = dict(os.environ), os.getcwd()
-    for entry in found.entries:
+    for entry in mine:
         sha = fingerprint(entry.path)
         folder = out / entry.student
         prev = None if force else load_outcome(folder)
@@ -246,7 +264,7 @@ def grade_all(
             "options": asdict(options), "env": env, "cwd": cwd,
             "staging": str(staging_root / f"{entry.student}-{uuid.uuid4().hex[:8]}"),
         }))
-    total = len(found.entries)
+    total = len(mine)
     done = 0
     for student, prev in outcomes.items():  # skipped: refresh feedback for this audience
         if prev.audience != audience:
@@ -277,13 +295,15 @@ def grade_all(
                      hard_limit=limit, on_done=on_done)
     finally:
         shutil.rmtree(staging_root, ignore_errors=True)
-    ordered = [outcomes[e.student] for e in found.entries]
+    ordered = [outcomes[e.student] for e in mine]
     result = BatchResult(output=out, gradebook_csv=out / GRADEBOOK_CSV, outcomes=ordered,
                          discovery=found, notes=list(found.notes))
     write_gradebook_csv(result.gradebook_csv, spec, ordered)
 
     target: str | os.PathLike[str] | None
-    if gradebook is None or gradebook is True:
+    if shard != WHOLE_CLASS:
+        target = None
+    elif gradebook is None or gradebook is True:
         target = found.course_dir / "gradebook.db" if found.course_dir is not None else None
         if gradebook is True and target is None:
             raise BatchError("no nbgrader gradebook to write: the submissions are not in "
@@ -308,5 +328,12 @@ def grade_all(
                 course_id=course_id)
         except Exception as exc:  # the reports and the CSV are written: say so, go on
             result.nbgrader_error = f"{type(exc).__name__}: {exc}"[:1000]
+    manifest = Manifest(
+        assignment=assignment, shard=shard.index, shards=shard.count, grader_key=key,
+        audience=audience, tasks_toml=(suite / "tasks.toml").read_text(encoding="utf-8"),
+        class_count=len(found.entries), class_digest=class_digest(e.student for e in
+                                                                   found.entries),
+        students=[o.student for o in ordered])
+    write_atomic(out / MANIFEST_FILE, manifest.to_text())
     result.wall_seconds = time.monotonic() - start
     return result

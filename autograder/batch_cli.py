@@ -39,6 +39,10 @@ def add_parser(sub: Any) -> argparse.ArgumentParser:
     g.add_argument("--output", default=None,
                    help=f"folder for the per-student reports and gradebook.csv (default "
                         f"./{DEFAULT_OUTPUT_ROOT}/<assignment>)")
+    g.add_argument("--shard", default=None, metavar="K/N",
+                   help="grade only shard K of N (K from 0 to N-1): the students whose id "
+                        "hashes to K, so adding students never moves others; combine the N "
+                        "outputs with 'autograder merge' (default: the whole class)")
     g.add_argument("--force", action="store_true",
                    help="regrade every submission, even unchanged ones")
     book = g.add_mutually_exclusive_group()
@@ -111,7 +115,7 @@ class _Reporter:
 
 def run(args: argparse.Namespace) -> int:
     """Run ``grade-all`` for parsed ``args``; returns the exit code."""
-    from autograder.batch import BatchError, grade_all
+    from autograder.batch import BatchError, Shard, grade_all
 
     err = sys.stderr
     if args.jobs is not None and args.jobs < 1:
@@ -122,6 +126,10 @@ def run(args: argparse.Namespace) -> int:
         options = GradeOptions.from_args(args)
     except OptionsError as exc:
         return _misuse(str(exc))
+    try:
+        shard = Shard.parse(args.shard) if args.shard is not None else None
+    except ValueError as exc:
+        return _misuse(str(exc))
     gradebook: Any = False if args.no_gradebook else args.gradebook
     reporter = _Reporter(err, bar=not args.no_progress, quiet=args.quiet)
     try:
@@ -129,6 +137,7 @@ def run(args: argparse.Namespace) -> int:
             args.submissions, args.assignment, output=args.output, jobs=args.jobs,
             force=args.force, options=options, audience=args.feedback, gradebook=gradebook,
             course_id=args.course_id, hard_limit=args.hard_limit, progress=reporter,
+            shard=shard,
         )
     except (BatchError, cfg.ConfigError) as exc:
         reporter.close()
@@ -143,7 +152,8 @@ def run(args: argparse.Namespace) -> int:
         for note in result.notes:
             print(f"note: {note}", file=err)
     graded, kept, failed = len(result.graded), len(result.skipped), result.failed
-    summary = (f"{len(result.outcomes)} students: {graded} graded, {kept} unchanged, "
+    where = f" in shard {shard}" if shard is not None else ""
+    summary = (f"{len(result.outcomes)} students{where}: {graded} graded, {kept} unchanged, "
                f"{len(failed)} failed in the grader; gradebook: {result.gradebook_csv}")
     if result.nbgrader_gradebook:
         summary += f"; nbgrader: {result.nbgrader_recorded} recorded in " \

@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from autograder import config as cfg
+from autograder import data
 from autograder.batch_discovery import SubmissionEntry
 from autograder.batch_store import (
     BATCH_FILE,
@@ -175,6 +176,8 @@ def run_pool(work: list[tuple[SubmissionEntry, dict[str, Any]]], *, jobs: int,
              hard_limit: float, on_done: Callable[[StudentOutcome], None]) -> None:
     """Grade every ``(entry, job)`` of ``work`` into ``output``; ``on_done`` gets each
     student's outcome as soon as their folder is installed."""
+    # the warm fork server (started on first use) preloads only the declared data sets
+    os.environ[data.WARM_ENV] = ",".join(data.declared_datasets(spec))
     ctx = _mp_context()
     pending = deque(work)
     running: dict[int, _Running] = {}

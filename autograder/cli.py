@@ -54,6 +54,9 @@ def build_parser() -> argparse.ArgumentParser:
     from autograder import batch_cli
 
     batch_cli.add_parser(sub)
+    from autograder import merge
+
+    merge.add_parser(sub)
     from autograder import similarity
 
     similarity.add_parser(sub)
@@ -110,6 +113,10 @@ def main(argv: list[str] | None = None) -> int:
             from autograder import batch_cli
 
             return batch_cli.run(args)
+        if args.command == "merge":
+            from autograder import merge
+
+            return merge.main_command(args)
         if args.command == "classroom-fetch":
             return _classroom_fetch(args)
         if args.command == "build":

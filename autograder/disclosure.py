@@ -17,8 +17,9 @@ shown.
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextvars import ContextVar, Token
+from typing import Any
 
 __all__ = ["SHOWN_VISIBILITIES", "clear", "expected_shown", "for_visibility", "reset",
            "set_visibility", "withheld"]
@@ -34,9 +35,13 @@ def expected_shown() -> bool:
     return _SHOW.get()
 
 
-def set_visibility(visibility: str) -> None:
-    """Set the state for the test about to run, from its task's ``visibility``."""
-    _SHOW.set(visibility in SHOWN_VISIBILITIES)
+def set_visibility(tasks: Mapping[str, Any], task: str | None) -> None:
+    """Set the state for a test of ``task`` (``tasks``: id -> spec with a ``visibility``).
+
+    A test of no known task counts as hidden.
+    """
+    spec = tasks.get(task or "")
+    _SHOW.set(spec is not None and spec.visibility in SHOWN_VISIBILITIES)
 
 
 def clear() -> None:

@@ -1,12 +1,8 @@
 """Compiling a library's Cython extensions: the student's inside the sandbox, the reference's here.
 
-An assignment whose library holds Cython sources declares them in its suite's
-``build.toml``::
-
-    [build]
-    sources = ["im2col_cython.pyx"]      # relative to the library package
-    tasks = ["conv_fast", "max_pool_fast"]  # the tasks whose tests need them
-    timeout = 180                           # seconds for the whole build
+An assignment whose library holds Cython sources declares them in the
+``[build]`` table of its declaration (``sources``, ``tasks``, ``timeout``: see
+:mod:`autograder.config`), parsed into :class:`autograder.config.BuildSpec`.
 
 The student's extension is compiled ONCE per submission, inside a sandboxed
 worker (``Sandbox.build``): the worker copies the submitted package (sources
@@ -33,55 +29,12 @@ import shutil
 import subprocess
 import sys
 import time
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-BUILD_FILE = "build.toml"
-DEFAULT_BUILD_TIMEOUT = 180.0
 LOG_TAIL = 3000  # characters of the compiler's output kept for the report
 SKIP_SUFFIXES = (".so", ".pyd", ".c", ".cpp", ".o", ".pyc")
-
-
-@dataclass(frozen=True)
-class BuildSpec:
-    """What to compile (``sources``, relative to the library package), for which tasks."""
-
-    sources: tuple[str, ...]
-    tasks: tuple[str, ...]
-    timeout: float = DEFAULT_BUILD_TIMEOUT
-
-
-def load_build_spec(suite_dir: Path | None, known_tasks: Any = None) -> BuildSpec | None:
-    """The suite's ``build.toml`` as a :class:`BuildSpec` (``None`` when there is none).
-
-    Raises ``ValueError`` for a malformed file or an unknown task id.
-    """
-    if suite_dir is None:
-        return None
-    path = Path(suite_dir) / BUILD_FILE
-    if not path.is_file():
-        return None
-    import tomllib
-
-    data = tomllib.loads(path.read_text(encoding="utf-8")).get("build")
-    if not isinstance(data, dict):
-        raise ValueError(f"{path}: missing [build] table")
-    sources, tasks = data.get("sources"), data.get("tasks")
-    for key, value in (("sources", sources), ("tasks", tasks)):
-        if not isinstance(value, list) or not value or not all(isinstance(v, str) for v in value):
-            raise ValueError(f"{path}: [build] {key} must be a non-empty list of strings")
-    for s in sources:
-        if s.startswith("/") or ".." in Path(s).parts or not s.endswith(".pyx"):
-            raise ValueError(f"{path}: source {s!r} must be a relative .pyx path")
-    if known_tasks is not None:
-        unknown = sorted(set(tasks) - set(known_tasks))
-        if unknown:
-            raise ValueError(f"{path}: unknown tasks {unknown}")
-    timeout = data.get("timeout", DEFAULT_BUILD_TIMEOUT)
-    if isinstance(timeout, bool) or not isinstance(timeout, (int, float)) or timeout <= 0:
-        raise ValueError(f"{path}: [build] timeout must be a positive number")
-    return BuildSpec(tuple(sources), tuple(tasks), float(timeout))
+REFERENCE_BUILD_TIMEOUT = 180.0  # seconds for compiling the (trusted) reference's extensions
 
 
 def module_name(library: str, source: str) -> str:
@@ -201,7 +154,7 @@ def failure_message(result: dict[str, Any], sources: tuple[str, ...], library: s
 
 
 def ensure_reference_built(pkg_dir: Path, library: str, sources: tuple[str, ...],
-                           timeout: float = DEFAULT_BUILD_TIMEOUT) -> None:
+                           timeout: float = REFERENCE_BUILD_TIMEOUT) -> None:
     """Compile the (trusted) reference extension in place when missing or stale.
 
     Raises ``RuntimeError`` with the compiler's output when it fails.

@@ -121,6 +121,34 @@ def bundle_name(assignment: str) -> str:
 
 
 # --------------------------------------------------------------------------- build
+def _check_data(spec: cfg.AssignmentSpec, names: tuple[str, ...],
+                allow_ungradable: bool) -> tuple[str, ...]:
+    """The data sets to download (registered, verified, deduplicated), or BuildError."""
+    from coursedata import registry
+
+    from autograder import data
+
+    chosen: list[str] = []
+    for name in names:
+        try:
+            ds = registry.get(name)
+        except ValueError as exc:
+            raise BuildError(f"--with-data: {exc}") from None
+        unverified = [f.name for f in ds.official if f.sha256 is None or not f.urls]
+        if unverified:
+            raise BuildError(f"--with-data {name}: no verified checksum for "
+                             f"{', '.join(unverified)}, so setup.sh cannot download it safely")
+        if name not in chosen:
+            chosen.append(name)
+    missing = {t: n for t, n in data.real_data_tasks(spec).items() if n not in chosen}
+    if missing and not allow_ungradable:
+        raise BuildError("; ".join(f"task {t} cannot be graded on generated {n} data" for t, n
+                                   in sorted(missing.items()))
+                         + ": add --with-data " + " --with-data ".join(sorted(set(missing.values())))
+                         + " (or --allow-ungradable to grade it as 'not graded')")
+    return tuple(chosen)
+
+
 def build_bundle(
     assignment: str,
     dest: str | os.PathLike[str],
@@ -130,6 +158,8 @@ def build_bundle(
     require_isolation: bool = True,
     download_cifar10: bool = False,
     python_version: str | None = None,
+    with_data: tuple[str, ...] = (),
+    allow_ungradable: bool = False,
 ) -> Path:
     """Write ``assignment``'s Gradescope autograder zip and return its path.
 
@@ -140,8 +170,13 @@ def build_bundle(
     the installed hidden suite (it is bundled as ``suites/<assignment>``).
     ``require_isolation=False`` makes ``run_autograder`` grade even where
     student code cannot be confined (see docs/threat-model.md).
-    ``download_cifar10`` makes ``setup.sh`` download CIFAR-10 into the image
-    (otherwise the grader uses its generated CIFAR-format fixture).
+    ``with_data`` names registered data sets (:mod:`coursedata.registry`) that
+    ``setup.sh`` downloads into the image (``download_cifar10`` adds
+    ``cifar10``); the others are generated stand-ins at grading time. A data
+    set without a verified checksum cannot be bundled for download; a task
+    that cannot be graded on a stand-in (:func:`autograder.data.real_data_tasks`)
+    makes the build fail unless its data set is downloaded or
+    ``allow_ungradable`` is set.
     ``python_version`` (``"3.11"``) is the Python that ``setup.sh`` installs;
     the default, this interpreter's, is the one the pins were resolved with.
     The zip is deterministic: the same inputs give the same bytes. Raises
@@ -150,6 +185,8 @@ def build_bundle(
     """
     suite = Path(suite_dir) if suite_dir is not None else cfg.suite_dir(assignment)
     spec = cfg.load_tasks(suite / "tasks.toml")
+    data_sets = _check_data(spec, (*with_data, *(("cifar10",) if download_cifar10 else ())),
+                            allow_ungradable)
     if spec.name != assignment:
         raise BuildError(f"{suite / 'tasks.toml'} is for {spec.name!r}, not {assignment!r}")
     root = cfg.find_course_root(course_root)
@@ -191,7 +228,7 @@ def build_bundle(
               "COURSE_DIR": COURSE_DIR}
     setup = render_script(SETUP, {
         **common, "PY_VERSION": py_version, "PIP_VERSION": shlex.quote(pip_version),
-        "DOWNLOAD_CIFAR10": "1" if download_cifar10 else "0", "MANIFEST": MANIFEST,
+        "WITH_DATA": shlex.quote(" ".join(data_sets)), "MANIFEST": MANIFEST,
         "REQUIREMENTS": REQUIREMENTS, "PACKAGES_DIR": PACKAGES_DIR,
     })
     run = render_script(RUN, {**common, "REQUIRE": "1" if require_isolation else "0",
@@ -213,7 +250,8 @@ def build_bundle(
         "time_limit_s": spec.time_limit,
         "hard_limit_s": hard_limit,
         "require_isolation": require_isolation,
-        "download_cifar10": download_cifar10,
+        "download_cifar10": "cifar10" in data_sets,
+        "with_data": list(data_sets),
         "cvcourse": version,
         "python": py_version,
         "pip": pip_version or None,
@@ -248,9 +286,14 @@ def add_build_parser(sub: Any) -> argparse.ArgumentParser:
                         " or the checkout containing the autograder package)")
     b.add_argument("--suite-dir", default=None,
                    help="bundle this suite directory instead of the installed one")
-    b.add_argument("--with-cifar10", action="store_true",
-                   help="have setup.sh download CIFAR-10 into the image (default: the grader "
-                        "uses its generated CIFAR-format fixture)")
+    b.add_argument("--with-data", action="append", default=[], metavar="NAME",
+                   help="have setup.sh download this registered data set into the image "
+                        "(repeatable; default: the grader generates stand-ins in the official "
+                        "format)")
+    b.add_argument("--with-cifar10", action="store_true", help="the same as --with-data cifar10")
+    b.add_argument("--allow-ungradable", action="store_true",
+                   help="build even when a task cannot be graded on the generated stand-in "
+                        "of a data set the bundle does not download (it scores 0, 'not graded')")
     b.add_argument("--allow-unconfined", action="store_true",
                    help="grade even when student code cannot be confined (not root, or no "
                         "namespaces); see docs/threat-model.md before using it")
@@ -263,7 +306,8 @@ def build_command(args: argparse.Namespace) -> int:
         raise BuildError(f"course root {args.course_root} is not a directory")
     path = build_bundle(args.assignment, args.output, course_root=args.course_root,
                         suite_dir=args.suite_dir, require_isolation=not args.allow_unconfined,
-                        download_cifar10=args.with_cifar10)
+                        download_cifar10=args.with_cifar10, with_data=tuple(args.with_data),
+                        allow_ungradable=args.allow_ungradable)
     size = path.stat().st_size
     with zipfile.ZipFile(path) as zf:
         count = len(zf.namelist())

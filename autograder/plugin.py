@@ -2,9 +2,9 @@
 
 It registers one marker per task of ``tasks.toml``, checks that every test
 carries exactly one, provides the fixtures the suites use (``student``,
-``reference``, ``seed``, ``rng``, ``secret_rng``, ``cifar``, ``submission``)
-and records each test's outcome with a student-readable message (never the
-hidden test's source or pytest's traceback).
+``reference``, ``seed``, ``rng``, ``secret_rng``, ``dataset``, ``cifar``,
+``submission``) and records each test's outcome with a student-readable message
+(never the hidden test's source or pytest's traceback).
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ import sys
 import tempfile
 import time
 import types
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -28,6 +28,7 @@ import pytest
 
 from autograder import disclosure, extensions
 from autograder.config import DEFAULT_MEMORY_LIMIT_MB, AssignmentSpec
+from autograder.data import DataUse
 from autograder.reference import ReferenceResults, load_reference
 from autograder.report import TestResult
 from autograder.sandbox import (
@@ -130,19 +131,17 @@ class GraderPlugin:
         self.order: list[str] = []
         self.internal_errors: list[str] = []
         self.item_task: dict[str, str | None] = {}
-        self.data_source = "not used"
+        self.data = DataUse()  # the data sets the run used, their sources and fingerprint
         self.isolated: bool | None = None
         self.isolation_note = ""
         self._zygote: Zygote | None = None
         self._zygote_failures = 0
-        self.data_fingerprint = "no data"
         self.student_s = 0.0  # time spent waiting on workers (student code)
         self.workers_s = 0.0  # time spent starting and stopping workers
         self.reference_results = ReferenceResults(
             ctx.spec.name, ctx.course_root / "source" / ctx.spec.name / ctx.spec.library,
             ctx.cache_dir, ctx.spec.student_library)
-        suite = ctx.spec.path.parent if ctx.spec.path is not None else None
-        self.build_spec = extensions.load_build_spec(suite, ctx.spec.tasks)
+        self.build_spec = ctx.spec.build
         self.build_note = ""  # how the submission's extension build went (for the log)
 
     # -- workers ---------------------------------------------------------------
@@ -242,8 +241,7 @@ class GraderPlugin:
         seed = derive_seed(self.ctx.seed, item)
         random.seed(seed)
         np.random.seed(seed)
-        task = self.ctx.spec.tasks.get(self.item_task.get(item.nodeid) or "")
-        disclosure.set_visibility(task.visibility if task else "hidden")
+        disclosure.set_visibility(self.ctx.spec.tasks, self.item_task.get(item.nodeid))
         if time.monotonic() >= self.ctx.deadline:
             raise BudgetExhausted(BUDGET_MESSAGE)
 
@@ -306,10 +304,8 @@ def rng(seed: int) -> np.random.Generator:
 
 @pytest.fixture
 def secret_rng(request: pytest.FixtureRequest) -> np.random.Generator:
-    """A stream the worker cannot reproduce (``seed`` it knows): for evaluation rows and
-    other choices the student's code must not predict (docs/threat-model.md)."""
-    plugin = _plugin(request)
-    return np.random.default_rng(derive_seed(plugin.ctx.seed, request.node, "secret"))
+    """A stream the worker cannot reproduce, for what it must not predict (threat model)."""
+    return np.random.default_rng(derive_seed(_plugin(request).ctx.seed, request.node, "secret"))
 
 @pytest.fixture
 def submission(request: pytest.FixtureRequest) -> Submission:
@@ -428,18 +424,27 @@ def reference_memo(request: pytest.FixtureRequest, seed: int) -> Any:
 
     def memo(compute: Any, **key: Any) -> dict[str, Any]:
         parts = json.dumps(key, sort_keys=True, default=str)
-        name = f"{request.node.nodeid}|{seed}|{plugin.data_fingerprint}|{parts}"
+        name = f"{request.node.nodeid}|{seed}|{plugin.data.fingerprint}|{parts}"
         return plugin.reference_results.get(name, compute)
 
     return memo
 
 
 @pytest.fixture(scope="session")
-def cifar(request: pytest.FixtureRequest) -> dict[str, np.ndarray]:
-    """Preprocessed CIFAR-10 splits (float64, mean-subtracted, flattened rows, read-only)."""
+def dataset(request: pytest.FixtureRequest) -> Callable[[str], Any]:
+    """``dataset(name)``: the registered data set ``name`` (:mod:`coursedata.registry`;
+    ``cifar10`` is the CS231n splits, read-only), from the run's data directory or a
+    stand-in generated in the official format; the report names each one's source."""
     plugin = _plugin(request)
-    from autograder import data
 
-    arrays, plugin.data_source, plugin.data_fingerprint = data.cifar(plugin.ctx.data_dir,
-                                                                     plugin.ctx.scratch)
-    return dict(arrays)
+    def get(name: str) -> Any:
+        loaded = plugin.data.load(name, plugin.ctx.data_dir, plugin.ctx.scratch)
+        return dict(loaded) if isinstance(loaded, dict) else loaded
+
+    return get
+
+
+@pytest.fixture(scope="session")
+def cifar(dataset: Callable[[str], Any]) -> dict[str, np.ndarray]:
+    """``dataset("cifar10")``: preprocessed CIFAR-10 splits (kept for the existing suites)."""
+    return dataset("cifar10")

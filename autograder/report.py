@@ -54,6 +54,8 @@ class Report:
     max_score: float = 0.0
     execution_time: float = 0.0
     data_source: str = "not used"
+    #: registry name -> what that data set was loaded from (real copy or generated stand-in)
+    data_sources: dict[str, str] = field(default_factory=dict)
     isolated: bool = False
     isolation_note: str = ""
     submission_problem: str | None = None
@@ -128,6 +130,7 @@ def gradescope_results(report: Report) -> dict[str, Any]:
             "test_seeds": {t.name: t.seed for task in report.tasks for t in task.tests
                            if t.seed is not None},
             "data_source": report.data_source,
+            "data_sources": dict(report.data_sources),
             "isolated": report.isolated,
             "timing": {"total_s": round(report.execution_time, 3),
                        "student_code_s": round(report.student_seconds, 3),

@@ -210,7 +210,8 @@ def _grade(submission_path: str | os.PathLike[str], spec: AssignmentSpec, suite:
     notes = [f"note: {n}" for n in sub.notes]
     return Report(
         assignment=spec.name, tasks=tasks, seed=seed, score=score, max_score=spec.max_score,
-        data_source=plugin.data_source, isolated=bool(plugin.isolated),
+        data_source=plugin.data.summary, data_sources=dict(plugin.data.sources),
+        isolated=bool(plugin.isolated),
         isolation_note=plugin.isolation_note, internal_errors=internal, notes=notes,
         student_seconds=plugin.student_s, worker_seconds=plugin.workers_s,
     )

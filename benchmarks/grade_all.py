@@ -1,10 +1,11 @@
 """How fast does ``autograder grade-all`` grade a class? Generate one, grade it, time it.
 
-Generates ``--count`` submissions (default 100) of Assignment 1 under
+Generates ``--count`` submissions (default 100) of Assignment 1 (or any declared
+assignment: ``--assignment``) under
 ``--build``: the reference solution (built from ``source/`` by
 :func:`coursegen.mutants.build_reference_submission`), the untouched release
 (every function a stub that raises at once), and the reference with each of the
-wrong solutions of ``tests/fixtures/assignment1/mutants.toml``, in turn; every
+wrong solutions of ``tests/fixtures/<assignment>/mutants.toml``, in turn; every
 ``--zip-every``-th one is zipped, as students often submit. (``--assignment
 toy`` does the same with the engine's toy assignment in ``tests/fixtures/toy``,
 for a quick check.) Then grades the whole folder with
@@ -67,6 +68,7 @@ for _name in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
     os.environ.setdefault(_name, "1")  # as the autograder command does
 
 from autograder.batch import GradeOptions, StudentOutcome, default_jobs, grade_all  # noqa: E402
+from autograder.config import available_assignments  # noqa: E402
 
 TOY = REPO / "tests" / "fixtures" / "toy"
 SHARED_DATA = REPO.parent / "shared" / "data"
@@ -264,7 +266,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--count", type=int, default=100, help="submissions (default 100)")
     parser.add_argument("--jobs", default=None,
                         help=f"comma-separated -j values (default 1,{default_jobs()})")
-    parser.add_argument("--assignment", choices=("assignment1", "toy"), default="assignment1")
+    parser.add_argument("--assignment", choices=(*available_assignments(), "toy"), default="assignment1",
+                        help="a declared assignment, or the engine's toy one (default: assignment1)")
     parser.add_argument("--build", type=Path, default=REPO / "build" / "bench-grade-all",
                         help="scratch folder (recreated)")
     parser.add_argument("--zip-every", type=int, default=5,

@@ -27,22 +27,15 @@ REPO = Path(__file__).resolve().parents[1]
 DEFAULT_MUTANTS: tuple[str, ...] = ("svm_vectorized_no_reg_grad", "softmax_vectorized_axis0", "affine_backward_dx_sign")
 
 
-def _data_env(build: Path) -> dict[str, str]:
-    """The environment for the grader: the data directory setting, or generated data."""
-    env = dict(os.environ)
-    if env.get("CVCOURSE_DATA_DIR"):
-        return env
-    from coursedata import DataNotFound, cifar10
+def _data_note() -> str:
+    """What the grader will grade on: the data directory's CIFAR-10, or its generated stand-in."""
+    from coursedata import DataNotFound, data_dir, registry
 
     try:
-        cifar10.find()
+        return f"CIFAR-10 from {registry.find('cifar10')}"
     except DataNotFound:
-        data = build / "data"
-        if not (data / "cifar-10-batches-py").is_dir():
-            print(f"no CIFAR-10 found: generating a small dataset in the official format in {data}")
-            cifar10.write_fixture(data / "cifar-10-batches-py")
-        env["CVCOURSE_DATA_DIR"] = str(data)
-    return env
+        return (f"no CIFAR-10 in {data_dir()}: the grader generates its stand-in in the official "
+                "format (the verdicts are the same as on the real data)")
 
 
 def build_submissions(assignment: str, build: Path, mutants: tuple[str, ...]) -> dict[str, Path]:
@@ -75,7 +68,8 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     start = time.perf_counter()
     subs = build_submissions(args.assignment, args.build, tuple(args.mutants or DEFAULT_MUTANTS))
-    env = _data_env(args.build)
+    print(f"data: {_data_note()}")
+    env = dict(os.environ)
     rows = []
     for label, folder in subs.items():
         results = folder.parent / f"{folder.name}.results.json"
@@ -93,9 +87,11 @@ def main(argv: list[str] | None = None) -> int:
         report = json.loads(results.read_text())
         total = sum(t["max_score"] for t in report["tests"])
         rows.append((label, report["score"], total, took))
+        sources = report.get("extra_data", {}).get("data_sources", {})
     print("\n=== demo summary ===")
     for label, score, total, took in rows:
         print(f"{label:<20} {score:>7.2f} / {total:<6.2f} ({100 * score / total:5.1f}%)  graded in {took:5.1f} s")
+    print("data: " + ("; ".join(f"{n}: {s}" for n, s in sorted(sources.items())) or "none used"))
     print(f"total {time.perf_counter() - start:.1f} s")
     return 0
 

@@ -190,7 +190,8 @@ def check_tree(root: Path, known_tasks: Iterable[str] | None = None) -> dict[Pat
     """Validate every module under ``root`` without writing anything.
 
     With ``known_tasks``, a solution region whose task id is not among them is an
-    error too (the points table and the markers must agree).
+    error too (the declaration and the markers must agree: generation passes the
+    declared tasks and ungraded regions).
     """
     known = set(known_tasks) if known_tasks is not None else None
     found: dict[Path, list[Region]] = {}
@@ -200,7 +201,8 @@ def check_tree(root: Path, known_tasks: Iterable[str] | None = None) -> dict[Pat
             for region in regions:
                 if region.kind == "SOLUTION" and region.task not in known:
                     raise MarkerError(
-                        str(path), region.begin, f"task id {region.task!r} is not declared in the points table"
+                        str(path), region.begin, f"task id {region.task!r} is not declared (tasks.toml has no [tasks.{region.task}] "
+                        "and does not list it in [assignment] ungraded_regions)"
                     )
         found[path] = regions
     return found

@@ -29,7 +29,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from autograder import library
+from autograder.config import available_assignments, load_assignment
 
+from .manifest import write_submission_toml
 from .modules import transform_tree
 
 __all__ = [
@@ -168,6 +170,8 @@ def build_reference_submission(source_assignment_dir: Path, dest: Path) -> None:
     shared student files its assignment declares (:mod:`autograder.library`), to
     ``dest`` (which must not exist yet), then removes the solution markers and
     drops the hidden-test regions of every module, keeping the solution code.
+    When the folder's name is a declared assignment, the students'
+    ``submission.toml`` is generated into ``dest`` too (as in the release).
     """
     source_assignment_dir = Path(source_assignment_dir)
     dest = Path(dest)
@@ -178,3 +182,5 @@ def build_reference_submission(source_assignment_dir: Path, dest: Path) -> None:
     decl = library.declared(source_assignment_dir.name)
     library.assemble(source_assignment_dir, decl, dest, ignore=_IGNORED)
     transform_tree(dest, mode="solution")
+    if source_assignment_dir.name in available_assignments():
+        write_submission_toml(load_assignment(source_assignment_dir.name), dest)

@@ -82,6 +82,15 @@ def solution_notebook(nb: NotebookNode, *, name: str = "<notebook>") -> Notebook
     return new
 
 
+def check_notebook_markers(path: Path, *, name: str | None = None) -> None:
+    """Validate every cell's markers of the notebook at ``path``.
+
+    Raises :class:`CellMarkerError` reading ``NAME[cell K]:LINE: reason`` (``name``
+    defaults to the file name; ``K`` is the 0-based cell index).
+    """
+    solution_notebook(read_notebook(path), name=name or path.name)
+
+
 def code_sources(nb: NotebookNode) -> list[str]:
     """The sources of the code cells of ``nb``, in order."""
     return [cell.source for cell in nb.cells if cell.cell_type == "code"]

@@ -11,8 +11,9 @@ Builds ``solutions/<assignment>/`` from the instructor's master copy
 3. execute every notebook top to bottom with nbclient (kernel ``python3``, the
    working directory is the copy, so ``import cs231n`` finds the clean library);
    any error fails the whole build naming the notebook and the cell;
-4. write the executed notebooks, an HTML export of each and the clean library
-   into ``solutions/<assignment>/``, atomically (staged beside it, then swapped
+4. write the executed notebooks, an HTML export of each, the clean library and
+   the ``submission.toml`` generated from the declaration
+   (:mod:`coursegen.manifest`) into ``solutions/<assignment>/``, atomically (staged beside it, then swapped
    in), so a failed build never leaves a partial or mixed tree.
 
 The data directory comes from the environment (``CVCOURSE_DATA_DIR``), which the
@@ -35,9 +36,10 @@ import nbformat
 from nbformat import NotebookNode
 
 from autograder import library
-from autograder.config import ConfigError
+from autograder.config import ConfigError, course_suites_dir, load_assignment
 
-from .modules import transform_tree
+from .manifest import write_submission_toml
+from .modules import check_tree, transform_tree
 from .notebooks import CellMarkerError, solution_notebook
 
 #: Files and folders never copied from the master copy.
@@ -104,7 +106,7 @@ def export_html(nb: NotebookNode) -> str:
     return body
 
 
-def _swap_in(staged: Path, dest: Path) -> None:
+def swap_in(staged: Path, dest: Path) -> None:
     """Replace ``dest`` with ``staged`` (same filesystem), keeping the old tree until the new one is in place."""
     backup: Path | None = None
     if dest.exists():
@@ -147,16 +149,23 @@ def build_solutions(
         raise SolutionsError(f"no notebooks in {source}")
     dest.parent.mkdir(parents=True, exist_ok=True)
 
+    try:
+        spec = load_assignment(assignment, course_suites_dir(root))
+    except ConfigError as err:
+        raise SolutionsError(f"no valid declaration of {assignment}: {err}") from err
+
     with tempfile.TemporaryDirectory(prefix=f"solutions-{assignment}-") as tmp:
         work = Path(tmp) / assignment
         try:
-            library.assemble(source, library.declared(assignment), work, ignore=IGNORE)
+            library.assemble(source, spec.student_library, work, ignore=IGNORE)
         except ConfigError as err:
             raise SolutionsError(f"the shared student library: {err}") from err
         try:
+            check_tree(work, spec.region_ids)
             transform_tree(work, mode="solution")
         except ValueError as err:
             raise SolutionsError(f"malformed marker in the library: {err}") from err
+        write_submission_toml(spec, work)
 
         executed: dict[str, NotebookNode] = {}
         for path in notebooks:
@@ -179,7 +188,7 @@ def build_solutions(
                 nbformat.write(nb, staged / name)
                 (staged / name).with_suffix(".html").write_text(export_html(nb), encoding="utf-8")
             staged.chmod(0o755)
-            _swap_in(staged, dest)
+            swap_in(staged, dest)
         except BaseException:
             shutil.rmtree(staged, ignore_errors=True)
             raise

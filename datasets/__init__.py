@@ -23,9 +23,17 @@ Modules
 
 - :mod:`coursedata.download`: ``fetch`` (streamed, sha256-verified, atomic,
   cached downloads) and ``extract_tar`` (safe, atomic extraction).
+- :mod:`coursedata.registry`: every course data set by name (``cifar10``,
+  ``mnist``, ``fashion_mnist``, ``imagenet_val_25``, ``styles``,
+  ``coco_captioning``): official files and checksums, ``find``, ``download``,
+  ``load``, and ``generate``/``materialize`` for a stand-in in the official
+  format when no copy exists. Each lives in ``<data dir>/<folder>`` (e.g.
+  ``mnist/``, ``coco_captioning/``); Fashion-MNIST is also found where Debian's
+  ``dataset-fashion-mnist`` installs it (``/usr/share/datasets/fashion-mnist``).
 - :mod:`coursedata.cifar10`: ``find``, ``download``, ``load_batch``, ``load``,
   ``load_meta``, ``prepare`` and ``write_fixture`` for CIFAR-10 in the official
   Python pickle layout.
+- :mod:`coursedata.idx`: the idx format of MNIST and Fashion-MNIST.
 """
 
 from __future__ import annotations

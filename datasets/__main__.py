@@ -3,8 +3,12 @@
 Examples::
 
     python -m coursedata where
-    python -m coursedata download cifar10 [--data-dir D] [--no-progress]
-    python -m coursedata fixture cifar10 DEST [--n-per-batch N] [--n-test N] [--seed S]
+    python -m coursedata download NAME [--data-dir D] [--no-progress]
+    python -m coursedata fixture NAME DEST [--seed S] [--n-per-batch N] [--n-test N]
+
+NAME is a registered data set (:mod:`coursedata.registry`): cifar10, mnist,
+fashion_mnist, imagenet_val_25, styles, coco_captioning. ``fixture`` writes a
+generated stand-in in the official format (``--n-per-batch``/``--n-test``: CIFAR-10 only).
 
 The data directory defaults to the ``CVCOURSE_DATA_DIR`` setting (see
 :mod:`coursedata`). Errors are reported in one line on stderr with exit code 1
@@ -18,11 +22,11 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from . import ENV_VAR, DataNotFound, data_dir_origin
+from . import ENV_VAR, DataNotFound, data_dir_origin, registry
 from . import cifar10 as _cifar10
 from .download import DownloadError, UnsafeArchiveError
 
-DATASETS = ("cifar10",)
+DATASETS = tuple(registry.names())
 
 
 def _build_parser() -> argparse.ArgumentParser:
@@ -49,7 +53,7 @@ def _build_parser() -> argparse.ArgumentParser:
     )
     p_fixture.add_argument("dataset", choices=DATASETS)
     p_fixture.add_argument("dest", type=Path,
-                           help="the cifar-10-batches-py folder, or a data directory for it")  # fmt: skip
+                           help="the data set's folder (e.g. cifar-10-batches-py), or a data directory for it")  # fmt: skip
     p_fixture.add_argument("--n-per-batch", type=int, default=defaults["n_per_batch"],
                            help="images per training batch (default: %(default)s)")  # fmt: skip
     p_fixture.add_argument("--n-test", type=int, default=defaults["n_test"],
@@ -67,14 +71,16 @@ def _where(data_dir: Path | None) -> int:
     print(f"data directory: {root} (from {origin})")
     if not root.is_dir():
         print("  (the directory does not exist yet)")
-    try:
-        folder = _cifar10.find(root)
-    except DataNotFound:
-        print("cifar10: missing (get it with: python -m coursedata download cifar10)")
-        return 0
-    names = sorted(p.name for p in folder.iterdir() if not p.name.startswith("."))
-    complete = _cifar10._is_complete(folder)
-    print(f"cifar10: {'complete' if complete else 'partial'} at {folder}: {', '.join(names)}")
+    for name in DATASETS:
+        try:
+            folder = registry.find(name, root)
+        except DataNotFound:
+            print(f"{name}: missing, graders generate a stand-in "
+                  f"(get it with: python -m coursedata download {name})")
+            continue
+        names = sorted(p.name for p in folder.iterdir() if not p.name.startswith("."))
+        complete = _cifar10._is_complete(folder) if name == "cifar10" else True
+        print(f"{name}: {'complete' if complete else 'partial'} at {folder}: {', '.join(names)}")
     return 0
 
 
@@ -85,14 +91,19 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command == "where":
             return _where(args.data_dir)
         if args.command == "download":
-            folder = _cifar10.download(args.data_dir, progress=not args.no_progress)
+            folder = registry.download(args.dataset, args.data_dir, progress=not args.no_progress)
             print(folder)
             return 0
-        if args.command == "fixture":
+        if args.command == "fixture" and args.dataset == "cifar10":
             folder = _cifar10.write_fixture(
                 args.dest, n_per_batch=args.n_per_batch, n_test=args.n_test, seed=args.seed
             )
             print(folder)
+            return 0
+        if args.command == "fixture":
+            folder_name = registry.get(args.dataset).folder
+            dest = args.dest if args.dest.name == folder_name else args.dest / folder_name
+            print(registry.generate(args.dataset, dest, seed=args.seed).folder)
             return 0
     except KeyboardInterrupt:
         print("error: interrupted", file=sys.stderr)

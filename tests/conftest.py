@@ -3,15 +3,16 @@
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import subprocess
 import sys
 from pathlib import Path
 
+import course_data
 import pytest
 
 REPO = Path(__file__).resolve().parents[1]
-SHARED_DATA = REPO.parent / "shared" / "data"
 NBGRADER = [sys.executable, "-m", "nbgrader"]
 
 
@@ -22,14 +23,24 @@ def repo_root() -> Path:
 
 
 @pytest.fixture(scope="session")
-def course_data_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A data directory holding ``cifar-10-batches-py``.
+def course_data_dir() -> Path:
+    """The data directory graders get in tests (``course_data.data_dir``).
 
-    The offline copy of the real data at ``../shared/data`` when present,
-    otherwise a small generated dataset in the official pickle layout.
+    It may hold no CIFAR-10: the grader then generates its stand-in itself and
+    labels the grade with it, as it does on a fresh machine.
     """
-    if (SHARED_DATA / "cifar-10-batches-py").is_dir():
-        return SHARED_DATA
+    return course_data.data_dir()
+
+
+@pytest.fixture(scope="session")
+def notebook_data_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A data directory that holds ``cifar-10-batches-py`` (the notebooks load it).
+
+    The tests' data directory when it holds CIFAR-10, otherwise a generated
+    stand-in in the official pickle layout.
+    """
+    if course_data.real_cifar() is not None:
+        return course_data.data_dir()
     from coursedata import cifar10
 
     root = tmp_path_factory.mktemp("data")
@@ -73,8 +84,11 @@ class NbgraderCourse:
         )
 
     def generate(self, assignment: str) -> subprocess.CompletedProcess:
-        """``nbgrader generate_assignment ASSIGNMENT --force``: release/ and the gradebook."""
-        return self.nbgrader("generate_assignment", assignment, "--force")
+        """``python -m coursegen.release ASSIGNMENT`` (nbgrader, staged): release/ and the gradebook."""
+        return subprocess.run(
+            [sys.executable, "-m", "coursegen.release", assignment, "--root", str(self.root)],
+            cwd=self.root, capture_output=True, text=True, timeout=300, env=nbgrader_env(), check=False,
+        )
 
     def submit(self, assignment: str, student: str) -> Path:
         """Submit the generated release of ``assignment`` as ``student``'s, writable.
@@ -94,3 +108,31 @@ class NbgraderCourse:
 def nbgrader_course(tmp_path: Path) -> NbgraderCourse:
     """A fresh :class:`NbgraderCourse` in the test's temporary directory."""
     return NbgraderCourse(tmp_path)
+
+
+#: Test files whose tests are scheduled per assignment (their first parameter)
+#: rather than per file: each assignment's end-to-end grading on its own worker.
+SPLIT_BY_ASSIGNMENT = ("tests/test_grading.py",)
+_FIRST_PARAM = re.compile(r"\[([A-Za-z_][A-Za-z0-9_]*)[-\]]")
+
+
+@pytest.hookimpl(optionalhook=True)  # pytest-xdist's hook: absent under -p no:xdist
+def pytest_xdist_make_scheduler(config: pytest.Config, log: object) -> object | None:
+    """``--dist loadfile`` (``make test``), except that SPLIT_BY_ASSIGNMENT files split by assignment.
+
+    A file's tests run on one worker, so its module-scoped fixtures are built
+    once; tests/test_grading.py parametrizes every test by assignment first, so
+    the assignments grade on different workers, each building its reference
+    once. Other ``--dist`` modes are left to pytest-xdist.
+    """
+    if config.getvalue("dist") != "loadfile":
+        return None
+    from xdist.scheduler import LoadScopeScheduling
+
+    class FileOrAssignment(LoadScopeScheduling):
+        def _split_scope(self, nodeid: str) -> str:
+            file = nodeid.split("::", 1)[0]
+            m = _FIRST_PARAM.search(nodeid) if file in SPLIT_BY_ASSIGNMENT else None
+            return f"{file}::{m.group(1)}" if m else file
+
+    return FileOrAssignment(config, log)

@@ -19,13 +19,14 @@ import json
 import os
 import subprocess
 import sys
-import tomllib
 import types
 from pathlib import Path
 
+import course_data
 import numpy as np
 import pytest
 
+from autograder.config import load_assignment
 from coursegen.mutants import build_reference_submission
 
 torch = pytest.importorskip("torch")
@@ -34,7 +35,6 @@ REPO = Path(__file__).resolve().parents[1]
 SOURCE = REPO / "source" / "assignment2"
 RELEASE = REPO / "release" / "assignment2"
 SUITE = REPO / "autograder" / "suites" / "assignment2"
-SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 PYTORCH_TASKS = ["pytorch_flatten", "pytorch_two_layer_fc", "pytorch_three_layer_convnet",
                  "pytorch_module_api", "pytorch_sequential", "pytorch_my_model"]
 
@@ -87,7 +87,7 @@ def test_load_weights_never_unpickles(tmp_path: Path) -> None:
 
 
 def test_thresholds_cover_every_kind_of_data() -> None:
-    config = tomllib.loads((SUITE / "pytorch.toml").read_text(encoding="utf-8"))["my_model"]
+    config = load_assignment("assignment2").tasks["pytorch_my_model"].params
     assert set(config["threshold"]) == {"cifar10", "cifar10_subset", "generated"}
     assert config["threshold"]["cifar10"] == PM.TARGET_ACCURACY == 0.70
     assert all(0 <= v <= 1 for v in config["threshold"].values())
@@ -111,13 +111,7 @@ def test_reference_submission_carries_the_weights(tmp_path: Path) -> None:
 
 def _env(tmp_path: Path) -> dict[str, str]:
     env = dict(os.environ)
-    if (SHARED_DATA / "cifar-10-batches-py").is_dir():
-        env["CVCOURSE_DATA_DIR"] = str(SHARED_DATA)
-    else:
-        from coursedata import cifar10
-
-        cifar10.write_fixture(tmp_path / "data" / "cifar-10-batches-py")
-        env["CVCOURSE_DATA_DIR"] = str(tmp_path / "data")
+    env["CVCOURSE_DATA_DIR"] = str(course_data.data_dir())  # no CIFAR-10: generated
     env["PYTHONPATH"] = os.pathsep.join(p for p in (str(REPO), env.get("PYTHONPATH", "")) if p)
     return env
 

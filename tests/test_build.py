@@ -2,8 +2,8 @@
 
 A toy assignment is written to a temporary course: a library ``extlib`` with a
 Cython module (``fastsum.pyx``) and a pure-Python one (``plain.py``), a
-``build.toml`` naming the ``.pyx`` and the task that needs it. A submission
-whose ``.pyx`` compiles passes both tasks; one whose ``.pyx`` does not compile
+``[build]`` table in its ``tasks.toml`` naming the ``.pyx`` and the task that
+needs it. A submission whose ``.pyx`` compiles passes both tasks; one whose ``.pyx`` does not compile
 loses only the extension's task, with the compiler's message in the report; a
 precompiled module shipped in the submission is never what gets imported.
 Compiling takes seconds (Cython + the C compiler): those tests are ``slow``.
@@ -21,7 +21,8 @@ from pathlib import Path
 import pytest
 
 from autograder import library
-from autograder.extensions import BuildSpec, load_build_spec, run_build
+from autograder.config import BuildSpec, load_assignment, load_tasks
+from autograder.extensions import run_build
 from autograder.runner import grade
 
 pytest.importorskip("Cython")
@@ -100,35 +101,23 @@ def course(tmp_path: Path) -> tuple[Path, Path]:
     _package(root / "source" / "extdemo", GOOD_PYX)
     suite = tmp_path / "suite"
     suite.mkdir()
-    (suite / "tasks.toml").write_text(TASKS)
-    (suite / "build.toml").write_text(BUILD)
+    (suite / "tasks.toml").write_text(TASKS + "\n" + BUILD)
     (suite / "test_ext.py").write_text(SUITE_TEST)
     return root, suite
 
 
-# -- build.toml -----------------------------------------------------------------
+# -- the [build] table (its errors: tests/test_declaration.py) ------------------
 
 
-def test_build_spec_is_read_and_checked(tmp_path: Path) -> None:
-    assert load_build_spec(tmp_path) is None
-    assert load_build_spec(None) is None
-    (tmp_path / "build.toml").write_text(BUILD)
-    assert load_build_spec(tmp_path, ["ext_sum", "plain_double"]) == BuildSpec(
-        ("fastsum.pyx",), ("ext_sum",), 240.0)
-    with pytest.raises(ValueError, match="unknown tasks"):
-        load_build_spec(tmp_path, ["plain_double"])
-    for bad in ('sources = ["../x.pyx"]\ntasks = ["a"]', 'sources = ["x.py"]\ntasks = ["a"]',
-                'sources = []\ntasks = ["a"]', 'sources = ["x.pyx"]\ntasks = ["a"]\ntimeout = 0'):
-        (tmp_path / "build.toml").write_text("[build]\n" + bad + "\n")
-        with pytest.raises(ValueError):
-            load_build_spec(tmp_path)
+def test_build_spec_is_read(tmp_path: Path) -> None:
+    (tmp_path / "tasks.toml").write_text(TASKS)
+    assert load_tasks(tmp_path / "tasks.toml").build is None
+    (tmp_path / "tasks.toml").write_text(TASKS + "\n" + BUILD)
+    assert load_tasks(tmp_path / "tasks.toml").build == BuildSpec(("fastsum.pyx",), ("ext_sum",), 240.0)
 
 
 def test_the_assignment2_build_spec_names_known_tasks() -> None:
-    from autograder.config import load_tasks
-
-    suite = Path(__file__).resolve().parents[1] / "autograder" / "suites" / "assignment2"
-    spec = load_build_spec(suite, load_tasks(suite / "tasks.toml").tasks)
+    spec = load_assignment("assignment2").build
     assert spec is not None and spec.sources == ("im2col_cython.pyx",)
     assert "conv_fast" in spec.tasks and "three_layer_convnet" not in spec.tasks
 

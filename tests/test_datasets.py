@@ -2,23 +2,29 @@
 
 from __future__ import annotations
 
+import dataclasses
+import gzip
 import hashlib
 import http.server
 import io
+import json
 import os
 import pickle
 import pickletools
+import struct
 import subprocess
 import sys
 import tarfile
 import threading
+import types
 from collections.abc import Iterator
 from pathlib import Path
 
+import course_data
 import coursedata
 import numpy as np
 import pytest
-from coursedata import DataNotFound, cifar10
+from coursedata import DataNotFound, cifar10, registry
 from coursedata.download import (
     ChecksumError,
     DownloadError,
@@ -28,8 +34,10 @@ from coursedata.download import (
     sha256_file,
 )
 
-REAL = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "cifar-10-batches-py"
-needs_real = pytest.mark.skipif(not REAL.is_dir(), reason="offline CIFAR-10 subset not present")
+# The course's offline CIFAR-10 subset (its batch sizes are known), when the tests' data has it.
+REAL = course_data.OFFLINE_COPY / "cifar-10-batches-py"
+needs_real = pytest.mark.skipif(course_data.real_cifar() != REAL,
+                                reason="the offline CIFAR-10 subset is not the tests' data")
 REAL_TRAIN_COUNTS = [1017, 1017, 1017, 1145, 1017]
 REAL_TEST_COUNT = 1017
 
@@ -246,7 +254,10 @@ def test_fixture_is_learnable(default_fixture: Path) -> None:
     means = np.stack([X_train[y_train == k].mean(axis=0) for k in range(10)])
     dists = ((X_test[:, None, :] - means[None]) ** 2).sum(axis=-1)
     accuracy = float((dists.argmin(axis=1) == y_test).mean())
-    assert accuracy > 0.5, accuracy
+    # Learnable (chance is 0.10) but about as hard as real CIFAR-10, where the
+    # nearest class mean is right for about 28% of the images: on easy data a
+    # wrong gradient still trains to the reference's accuracy (issue 17).
+    assert 0.2 < accuracy < 0.5, f"nearest-class-mean accuracy {accuracy:.3f}, want 0.2..0.5"
     # ...and not trivially separable pixel for pixel: images of a class differ.
     same = X_train[y_train == 0]
     assert np.abs(same[0] - same[1]).mean() > 10
@@ -606,3 +617,250 @@ def test_cli_fixture(tmp_path: Path) -> None:
     folder = tmp_path / "data" / cifar10.FOLDER
     assert result.stdout.strip() == str(folder)
     assert cifar10.load_batch(folder / "data_batch_5")[0].shape == (12, 32, 32, 3)
+
+
+# --------------------------------------------------------------------------- registry
+
+REGISTERED = ["cifar10", "mnist", "fashion_mnist", "imagenet_val_25", "styles", "coco_captioning"]
+
+
+@pytest.fixture(scope="module")
+def stand_ins(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    """Every registered data set generated into one data directory (seed 5)."""
+    root = tmp_path_factory.mktemp("standins")
+    return {name: registry.generate(name, root / registry.get(name).folder, seed=5).folder
+            for name in REGISTERED}
+
+
+def _idx_header(path: Path) -> tuple[int, tuple[int, ...]]:
+    with gzip.open(path, "rb") as f:
+        magic = f.read(4)
+        dims = struct.unpack(f">{magic[3]}I", f.read(4 * magic[3]))
+    assert magic[:2] == b"\0\0", f"{path}: idx magic {magic.hex()}"
+    return magic[2], dims
+
+
+def _format(name: str, folder: Path) -> dict:
+    """What the official format fixes for a folder of ``name`` (types, keys, layouts)."""
+    if name == "cifar10":
+        return {"files": sorted(p.name for p in folder.iterdir())}
+    if name in ("mnist", "fashion_mnist"):
+        out = {}
+        for file in registry.get(name).files:
+            code, dims = _idx_header(folder / file)
+            out[file] = (code, len(dims), dims[1:])  # type code, rank, image size
+        return out
+    if name == "imagenet_val_25":
+        with np.load(folder / "imagenet_val_25.npz", allow_pickle=True) as d:
+            label_map = d["label_map"]
+            return {"members": sorted(d.files), "X": (d["X"].dtype, d["X"].shape),
+                    "y": (d["y"].dtype, d["y"].shape), "label_map": (label_map.dtype,
+                    label_map.shape, type(label_map.item()).__name__)}  # fmt: skip
+    if name == "styles":
+        from PIL import Image
+
+        out = {}
+        for file in registry.STYLE_IMAGES:
+            with Image.open(folder / file) as im:
+                out[file] = (im.format, im.mode)
+        return out
+    if name == "coco_captioning":
+        import h5py
+
+        out = {}
+        for file in registry.get(name).files:
+            if file.endswith(".h5"):
+                with h5py.File(folder / file, "r") as f:
+                    out[file] = {k: (f[k].dtype.str, f[k].ndim, f[k].shape[1:]) for k in f}
+        vocab = json.loads((folder / registry.COCO_VOCAB).read_text())
+        out["vocab"] = (sorted(vocab), vocab["idx_to_word"][:4])
+        return out
+    raise AssertionError(name)
+
+
+OFFICIAL_FORMAT = {
+    "mnist": {f"{s}-{k}-idx{d}-ubyte.gz": (0x08, d, (28, 28) if d == 3 else ())
+              for s in ("train", "t10k") for k, d in (("images", 3), ("labels", 1))},
+    "imagenet_val_25": {"members": ["X", "label_map", "y"],
+                        "X": (np.dtype(np.uint8), (25, 224, 224, 3)),
+                        "y": (np.dtype(np.int64), (25,)),
+                        "label_map": (np.dtype(object), (), "dict")},
+    "styles": {f: ("JPEG", "RGB") for f in registry.STYLE_IMAGES},
+    "coco_captioning": {
+        "coco2014_captions.h5": {"train_captions": ("<i4", 2, (17,)),
+                                 "train_image_idxs": ("<i4", 1, ()),
+                                 "val_captions": ("<i4", 2, (17,)),
+                                 "val_image_idxs": ("<i4", 1, ())},
+        "train2014_vgg16_fc7_pca.h5": {"features": ("<f4", 2, (512,))},
+        "val2014_vgg16_fc7_pca.h5": {"features": ("<f4", 2, (512,))},
+        "vocab": (["idx_to_word", "word_to_idx"], ["<NULL>", "<START>", "<END>", "<UNK>"]),
+    },
+}
+OFFICIAL_FORMAT["fashion_mnist"] = OFFICIAL_FORMAT["mnist"]
+
+
+def test_registry_knows_the_course_data_sets() -> None:
+    assert set(REGISTERED) <= set(registry.names())
+    with pytest.raises(ValueError, match="unknown data set 'cifar100'.*registered: cifar10"):
+        registry.get("cifar100")
+
+
+@pytest.mark.parametrize("name", REGISTERED[1:])
+def test_stand_in_is_in_the_official_format(stand_ins: dict[str, Path], name: str) -> None:
+    folder = stand_ins[name]
+    assert registry.get(name).is_complete(folder), sorted(p.name for p in folder.iterdir())
+    assert _format(name, folder) == OFFICIAL_FORMAT[name], name
+
+
+@pytest.mark.parametrize("name", REGISTERED)
+def test_stand_in_loads_with_the_official_loader(stand_ins: dict[str, Path], name: str) -> None:
+    assert registry.find(name, stand_ins[name].parent) == stand_ins[name]
+    data = registry.get(name).loader(stand_ins[name])
+    if name == "cifar10":
+        assert [a.shape for a in data] == [(5000, 32, 32, 3), (5000,), (500, 32, 32, 3), (500,)]
+    elif name in ("mnist", "fashion_mnist"):
+        assert data["X_train"].shape == (1000, 28, 28) and data["X_test"].shape == (500, 28, 28)
+        assert set(np.unique(data["y_train"])) == set(range(10))
+        means = np.stack([data["X_train"][data["y_train"] == k].mean(0) for k in range(10)])
+        nearest = ((data["X_test"][:, None].astype(float) - means) ** 2).sum((2, 3)).argmin(1)
+        assert (nearest == data["y_test"]).mean() > 0.5, "the classes are not learnable"
+    elif name == "imagenet_val_25":
+        assert data["X"].shape == (25, 224, 224, 3) and data["X"].std() > 10
+        assert all(0 <= int(c) < 1000 and int(c) in data["label_map"] for c in data["y"])
+    elif name == "styles":
+        assert sorted(data) == ["composition_vii", "starry_night", "the_scream", "tubingen"]
+        assert all(a.ndim == 3 and a.shape[2] == 3 and a.dtype == np.uint8 for a in data.values())
+    else:
+        words = data["idx_to_word"]
+        for split in ("train", "val"):
+            caps = data[f"{split}_captions"]
+            assert (caps[:, 0] == 1).all(), f"{split}: every caption starts with <START>"
+            ends = (caps == 2).argmax(1)
+            assert (ends > 1).all() and all((row[e + 1:] == 0).all() for row, e in zip(caps, ends, strict=True))
+            assert data[f"{split}_image_idxs"].max() < len(data[f"{split}_features"])
+            assert len(data[f"{split}_urls"]) == len(data[f"{split}_features"])
+        assert words[:4] == ["<NULL>", "<START>", "<END>", "<UNK>"]
+
+
+def test_stand_ins_are_deterministic(tmp_path: Path) -> None:
+    for name in ("mnist", "coco_captioning"):
+        a = registry.generate(name, tmp_path / "a" / name, seed=3).folder
+        b = registry.generate(name, tmp_path / "b" / name, seed=3).folder
+        for file in registry.get(name).files:
+            if file.endswith(".gz") or file.endswith(".json"):
+                assert (a / file).read_bytes() == (b / file).read_bytes(), (name, file)
+
+
+@pytest.mark.parametrize("name", ["mnist", "imagenet_val_25", "styles", "coco_captioning"])
+def test_stand_in_matches_the_real_format(stand_ins: dict[str, Path], name: str) -> None:
+    """Where the tests' data has a real copy (or part of one), the stand-in's format is its."""
+    real_root = course_data.data_dir() / registry.get(name).folder
+    if not real_root.is_dir():
+        pytest.skip(f"no real {name} in the tests' data directory")
+    if name == "coco_captioning":  # the real vocabulary and a prefix of the real features
+        vocab = json.loads((real_root / registry.COCO_VOCAB).read_text())
+        assert _format(name, stand_ins[name])["vocab"] == (sorted(vocab), vocab["idx_to_word"][:4])
+        located = registry.materialize(name, real_root.parent, stand_ins[name].parent.parent)
+        assert located.generated and "real: the vocabulary, 1614 train feature rows" in located.source
+        data = registry.get(name).loader(located.folder)
+        assert data["idx_to_word"] == vocab["idx_to_word"] and data["train_features"].shape == (1614, 512)
+        return
+    assert _format(name, real_root) == _format(name, stand_ins[name])
+
+
+@pytest.mark.parametrize("name", ["mnist", "fashion_mnist"])
+def test_sha256_are_the_official_files(name: str) -> None:
+    """The pinned checksums: well-formed, one per official file; verified against the
+    real files of the tests' data directory where it has complete ones."""
+    ds = registry.get(name)
+    assert [f.name for f in ds.official] == list(ds.files)
+    for official in ds.official:
+        assert official.sha256 is not None and len(official.sha256) == 64
+        assert int(official.sha256, 16) >= 0 and official.urls
+    real = course_data.data_dir() / ds.folder
+    checked = 0
+    for official in ds.official:
+        path = real / official.name
+        if path.is_file() and official.size is not None and path.stat().st_size == official.size:
+            assert sha256_file(path) == official.sha256, official.name
+            checked += 1
+    if name == "mnist" and real.is_dir():
+        assert checked == 2, "the offline copy's complete t10k files must match the pinned sha256"
+
+
+def test_unverified_files_are_never_downloaded(tmp_path: Path) -> None:
+    for name in ("imagenet_val_25", "styles", "coco_captioning"):
+        with pytest.raises(DownloadError, match="no checksum"):
+            registry.download(name, tmp_path, progress=False)
+    assert not any(tmp_path.rglob("*"))
+
+
+def test_registry_download_verifies(server: _Server, tmp_path: Path, stand_ins: dict[str, Path],
+                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    src = stand_ins["mnist"]
+    files = []
+    for name in registry.get("mnist").files:
+        body = (src / name).read_bytes()
+        server.routes[f"/m/{name}"] = body
+        files.append(registry.OfficialFile(name, (server.url("/missing/" + name), server.url(f"/m/{name}")),
+                                           hashlib.sha256(body).hexdigest(), len(body), "test"))
+    monkeypatch.setitem(registry.REGISTRY, "mnist",
+                        dataclasses.replace(registry.get("mnist"), official=tuple(files)))
+    folder = registry.download("mnist", tmp_path / "data", progress=False)
+    assert folder == tmp_path / "data" / "mnist" and registry.find("mnist", tmp_path / "data") == folder
+    bad = [dataclasses.replace(files[0], sha256="0" * 64)]
+    monkeypatch.setitem(registry.REGISTRY, "mnist",
+                        dataclasses.replace(registry.get("mnist"), official=tuple(bad)))
+    with pytest.raises(ChecksumError):
+        registry.download("mnist", tmp_path / "other", progress=False)
+    assert not (tmp_path / "other" / "mnist" / files[0].name).exists()
+
+
+def test_local_sources_and_data_dir_discovery(stand_ins: dict[str, Path], tmp_path: Path,
+                                              monkeypatch: pytest.MonkeyPatch) -> None:
+    """Fashion-MNIST is found where Debian installs it; any set in <dir>/<folder> or <dir>."""
+    assert Path("/usr/share/datasets/fashion-mnist") in registry.get("fashion_mnist").local_sources
+    debian = stand_ins["fashion_mnist"]
+    monkeypatch.setitem(registry.REGISTRY, "fashion_mnist",
+                        dataclasses.replace(registry.get("fashion_mnist"), local_sources=(debian,)))
+    located = registry.materialize("fashion_mnist", tmp_path / "empty", tmp_path)
+    assert not located.generated and located.folder == debian and str(debian) in located.source
+    assert registry.find("mnist", stand_ins["mnist"]) == stand_ins["mnist"]  # the folder itself
+    monkeypatch.setenv(coursedata.ENV_VAR, str(stand_ins["styles"].parent))
+    assert registry.find("styles") == stand_ins["styles"]
+    with pytest.raises(DataNotFound, match="mnist data not found.*CVCOURSE_DATA_DIR"):
+        registry.find("mnist", tmp_path / "empty")
+    generated = registry.materialize("mnist", tmp_path / "empty", tmp_path)
+    assert generated.generated and generated.source.startswith("generated stand-in in MNIST")
+
+
+def test_imagenet_label_map_is_not_unpickled_blindly(tmp_path: Path) -> None:
+    marker = tmp_path / "ran"
+    folder = tmp_path / "imagenet"
+    folder.mkdir()
+    np.savez(folder / "imagenet_val_25.npz", X=np.zeros((1, 2, 2, 3), np.uint8), y=np.zeros(1),
+             label_map=np.array(_Evil(marker), dtype=object))
+    with pytest.raises(pickle.UnpicklingError, match="refusing to load global"):
+        registry.get("imagenet_val_25").loader(folder)
+    assert not marker.exists()
+
+
+def test_grader_data_names_every_source(stand_ins: dict[str, Path], tmp_path: Path) -> None:
+    from autograder import data
+
+    loaded, source, fingerprint = data.dataset("styles", stand_ins["styles"].parent, tmp_path)
+    assert "tubingen" in loaded and str(stand_ins["styles"]) in source and len(fingerprint) == 64
+    _, source, _ = data.dataset("coco_captioning", tmp_path / "none", tmp_path)
+    assert source.startswith("generated stand-in in COCO captioning")
+    assert data.declared_datasets(types.SimpleNamespace(datasets=["mnist"])) == ("mnist",)
+    assert data.declared_datasets(types.SimpleNamespace(name="assignment1")) == ("cifar10",)
+
+
+def test_cli_registered_sets(tmp_path: Path) -> None:
+    result = _cli("fixture", "coco_captioning", str(tmp_path / "data"), "--seed", "2", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == str(tmp_path / "data" / "coco_captioning")
+    where = _cli("where", "--data-dir", str(tmp_path / "data"), cwd=tmp_path)
+    assert "coco_captioning: complete" in where.stdout and "mnist: missing" in where.stdout
+    refused = _cli("download", "styles", "--data-dir", str(tmp_path / "d"), cwd=tmp_path)
+    assert refused.returncode == 1 and "no checksum" in refused.stderr and "Traceback" not in refused.stderr

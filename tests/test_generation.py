@@ -5,6 +5,7 @@ from __future__ import annotations
 import filecmp
 import json
 import re
+import shutil
 import subprocess
 import sys
 import tomllib
@@ -17,9 +18,12 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from autograder import library
+from autograder.config import available_assignments, load_assignment, parse_declaration
+from coursegen.manifest import submission_toml
 from coursegen.modules import (
     MODULE_SUFFIXES,
     MarkerError,
+    check_tree,
     find_regions,
     module_files,
     transform_source,
@@ -29,7 +33,7 @@ if TYPE_CHECKING:
     from conftest import NbgraderCourse
 
 REPO = Path(__file__).resolve().parents[1]
-ASSIGNMENTS = [p.name for p in library.assignment_dirs(REPO / "source")]
+ASSIGNMENTS = available_assignments()
 
 
 # --------------------------------------------------------------------------- stripper
@@ -131,15 +135,18 @@ def test_release_never_contains_region_bodies(bodies: list[list[str]]) -> None:
 
 
 def _tasks(assignment: str) -> dict:
-    path = REPO / "autograder" / "suites" / assignment / "tasks.toml"
-    return tomllib.loads(path.read_text())["tasks"] if path.exists() else {}
+    return load_assignment(assignment).tasks
+
+
+def test_every_master_copy_is_a_declared_assignment() -> None:
+    """source/<a> (folders not starting with "_") and the declarations name the same assignments."""
+    masters = sorted(p.name for p in (REPO / "source").iterdir() if p.is_dir() and not p.name.startswith("_"))
+    assert masters == ASSIGNMENTS, f"source/ has {masters}, autograder/suites/*/tasks.toml declare {ASSIGNMENTS}"
 
 
 @pytest.mark.parametrize("assignment", ASSIGNMENTS)
 def test_every_graded_task_has_a_marked_region_and_vice_versa(assignment: str) -> None:
     tasks = _tasks(assignment)
-    if not tasks:
-        pytest.skip(f"no points table for {assignment}")
     marked = {
         r.task
         for path in module_files(REPO / "source" / assignment)
@@ -263,30 +270,83 @@ def test_committed_release_is_up_to_date(assignment: str, nbgrader_course: Nbgra
     assert not problems, "release/ is out of date, run `make release` and commit:\n" + "\n".join(problems)
 
 
-@pytest.mark.slow
-def test_malformed_module_marker_fails_generation_and_leaves_no_release(nbgrader_course: NbgraderCourse) -> None:
-    assignment = ASSIGNMENTS[0]
-    course = nbgrader_course.root
-    victim = module_files(course / "source" / assignment)[-1]
+def _break_module_marker(source: Path) -> str:
+    victim = module_files(source)[-1]
     victim.write_text(victim.read_text() + "\n\ndef broken():\n    ### BEGIN SOLUTION oops\n    return 1\n")
-    proc = nbgrader_course.generate(assignment)
-    assert proc.returncode != 0, "generation succeeded despite an unclosed marker"
-    assert "never closed" in proc.stderr and victim.name in proc.stderr, proc.stderr[-2000:]
-    assert not (course / "release" / assignment).exists(), "a partial release was left behind"
+    return f"{victim.name}:"
 
 
-@pytest.mark.slow
-def test_malformed_notebook_marker_fails_generation_and_leaves_no_release(nbgrader_course: NbgraderCourse) -> None:
-    assignment = ASSIGNMENTS[0]
-    course = nbgrader_course.root
-    nb_path = sorted((course / "source" / assignment).glob("*.ipynb"))[0]
+def _misspell_task_id(source: Path) -> str:
+    """``knn_no_loops`` -> ``knn_no_loopz`` (or the first marker's id, for another assignment)."""
+    for path in module_files(source):
+        regions = [r for r in find_regions(path.read_text(), str(path)) if r.kind == "SOLUTION"]
+        if regions:
+            task = next((r.task for r in regions if r.task == "knn_no_loops"), regions[0].task)
+            path.write_text(path.read_text().replace(f"### BEGIN SOLUTION {task}\n", f"### BEGIN SOLUTION {task[:-1]}z\n", 1))
+            return f"{path.name}:"
+    raise AssertionError(f"no solution region in {source}")
+
+
+def _break_notebook_marker(source: Path) -> str:
+    nb_path = sorted(source.glob("*.ipynb"))[0]
     nb = nbformat.read(nb_path, as_version=4)
-    cell = next(c for c in nb.cells if c.cell_type == "code" and "### BEGIN SOLUTION" in c.source)
+    index, cell = next((k, c) for k, c in enumerate(nb.cells)
+                       if c.cell_type == "code" and "### BEGIN SOLUTION" in c.source)
     cell.source = cell.source.replace("### END SOLUTION", "")
     nbformat.write(nb, nb_path)
+    return f"{nb_path.name}[cell {index}]:"
+
+
+BREAKAGES = {
+    "malformed module marker": (_break_module_marker, "never closed"),
+    "undeclared task id": (_misspell_task_id, "is not declared"),
+    "malformed notebook marker": (_break_notebook_marker, "never closed"),
+}
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("breakage", sorted(BREAKAGES))
+def test_failed_generation_names_the_place_and_keeps_the_committed_release(
+        breakage: str, nbgrader_course: NbgraderCourse) -> None:
+    """Fail closed: the error names file:line (notebook[cell K]:line), release/<a> stays byte for byte."""
+    assignment = ASSIGNMENTS[0]
+    course = nbgrader_course.root
+    committed = course / "release" / assignment
+    shutil.copytree(REPO / "release" / assignment, committed)
+    breaker, reason = BREAKAGES[breakage]
+    where = breaker(course / "source" / assignment)
     proc = nbgrader_course.generate(assignment)
-    assert proc.returncode != 0, "generation succeeded despite an unclosed notebook marker"
-    assert not (course / "release" / assignment).exists(), "a partial release was left behind"
+    assert proc.returncode != 0, f"generation succeeded despite a {breakage}"
+    assert reason in proc.stderr and where in proc.stderr, (where, reason, proc.stderr[-2000:])
+    assert not _diff_trees(committed, REPO / "release" / assignment), "the committed release was changed"
+    assert not list(course.glob(".release-staging-*")), "a staging folder was left behind"
+
+
+def test_generation_knows_every_marker_id_from_the_declaration(tmp_path: Path) -> None:
+    """The ids generation accepts: the declared tasks and ungraded regions, nothing else."""
+    for assignment in ASSIGNMENTS:
+        check_tree(REPO / "source" / assignment, load_assignment(assignment).region_ids)
+    (tmp_path / "lib.py").write_text("def f():\n    ### BEGIN SOLUTION helper\n    return 1\n    ### END SOLUTION\n")
+    decl = '[assignment]\nname = "toy"\nlibrary = "lib"\n{extra}\n[tasks.f]\ntitle = "f"\npoints = 1\n'
+    spec = parse_declaration(decl.format(extra=""), "toy.toml")
+    with pytest.raises(MarkerError, match=r"lib\.py:2: task id 'helper' is not declared"):
+        check_tree(tmp_path, spec.region_ids)
+    spec = parse_declaration(decl.format(extra='ungraded_regions = ["helper"]'), "toy.toml")
+    assert spec.region_ids == {"f", "helper"}
+    check_tree(tmp_path, spec.region_ids)
+
+
+@pytest.mark.parametrize("assignment", ASSIGNMENTS)
+def test_generated_submission_manifest_is_the_declarations(assignment: str) -> None:
+    """release/ and solutions/ carry the submission.toml generated from the declaration; source/ has none."""
+    spec = load_assignment(assignment)
+    assert not (REPO / "source" / assignment / "submission.toml").exists(), "a hand-written submission.toml is back"
+    for tree in ("release", "solutions"):
+        path = REPO / tree / assignment / "submission.toml"
+        assert path.read_text() == submission_toml(spec), f"{path} is stale: regenerate {tree}/"
+    manifest = tomllib.loads(submission_toml(spec))["submission"]
+    assert manifest["modules"] == list(spec.required) and manifest["library"] == spec.library
+    assert manifest["artifacts"] == list(spec.submission_spec.artifacts)
 
 
 # --------------------------------------------------------------------------- nbgrader autograde

@@ -29,7 +29,9 @@ from packaging.utils import canonicalize_name
 from autograder import cli, config
 from autograder.gradescope import (
     AUTHORING_ONLY,
+    MANIFEST,
     PYTORCH_CPU_INDEX,
+    SETUP,
     BuildError,
     build_bundle,
     extract_bundle,
@@ -402,3 +404,30 @@ def test_root_without_namespaces_refuses_to_grade_and_says_why(a1_bundle: Path,
     assert data["score"] == 0 and data["extra_data"]["internal_error"] is True
     assert data["extra_data"]["isolated"] is False
     assert "isolation was required but is not available" in data["output"]
+
+
+# --------------------------------------------------------------------------- data in the bundle
+
+
+def test_with_data_downloads_registered_sets(tmp_path: Path) -> None:
+    path = build_bundle("assignment1", tmp_path / "b.zip", with_data=("mnist",),
+                        download_cifar10=True)
+    with zipfile.ZipFile(path) as zf:
+        setup = zf.read(SETUP).decode()
+        manifest = json.loads(zf.read(MANIFEST))
+        names = set(zf.namelist())
+    assert "WITH_DATA='mnist cifar10'" in setup and 'coursedata download "$name"' in setup
+    assert manifest["with_data"] == ["mnist", "cifar10"] and manifest["download_cifar10"] is True
+    assert any(n.endswith("coursedata/registry.py") for n in names)
+
+
+def test_build_refuses_unverified_or_ungradable_data(tmp_path: Path) -> None:
+    with pytest.raises(BuildError, match="--with-data styles: no verified checksum"):
+        build_bundle("assignment1", tmp_path, with_data=("styles",))
+    with pytest.raises(BuildError, match="unknown data set 'cifar100'"):
+        build_bundle("assignment1", tmp_path, with_data=("cifar100",))
+    with pytest.raises(BuildError, match="pytorch_my_model cannot be graded on generated cifar10.*"
+                                         "--with-data cifar10"):
+        build_bundle("assignment2", tmp_path)
+    assert build_bundle("assignment2", tmp_path / "ok.zip", allow_ungradable=True).is_file()
+    assert build_bundle("assignment2", tmp_path / "real.zip", with_data=("cifar10",)).is_file()

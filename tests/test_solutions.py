@@ -5,12 +5,14 @@ from __future__ import annotations
 import shutil
 import subprocess
 import sys
+import tomllib
 from pathlib import Path
 
 import nbformat
 import pytest
 
 from autograder import library
+from autograder.config import available_assignments
 from coursegen.modules import transform_tree
 from coursegen.notebooks import (
     CellMarkerError,
@@ -22,7 +24,7 @@ from coursegen.solutions import IGNORE as SOLUTIONS_IGNORE
 from coursegen.solutions import SolutionsError, build_solutions
 
 REPO = Path(__file__).resolve().parents[1]
-ASSIGNMENTS = ["assignment1", "assignment2"]
+ASSIGNMENTS = available_assignments()
 NOTEBOOKS = [(a, p.name) for a in ASSIGNMENTS for p in sorted((REPO / "source" / a).glob("*.ipynb"))]
 # Files of the master copy that executing the solution notebooks rewrites.
 WRITTEN_BY_NOTEBOOKS = {"my_model_weights.npz"}
@@ -202,6 +204,11 @@ def _mini_course(root: Path, cell_source: str) -> Path:
     ]
     nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
     nbformat.write(nb, base / "toy.ipynb")
+    suite = root / "autograder" / "suites" / "toy"
+    suite.mkdir(parents=True)
+    (suite / "tasks.toml").write_text('[assignment]\nname = "toy"\nlibrary = "toylib"\n'
+                                      'required = ["toylib/__init__.py"]\n\n'
+                                      '[tasks.double]\ntitle = "double"\npoints = 1\n')
     return root
 
 
@@ -217,6 +224,8 @@ def test_build_executes_writes_html_and_clean_library(tmp_path: Path, monkeypatc
     assert nb.cells[1].outputs[0]["text"].strip() == str(tmp_path / "somewhere"), "the data dir must reach the kernel"
     assert "42" in (out / "toy.html").read_text()
     assert (out / "toylib" / "__init__.py").read_text() == "def double(x):\n    return 2 * x\n"
+    manifest = tomllib.loads((out / "submission.toml").read_text())["submission"]
+    assert manifest["modules"] == ["toylib/__init__.py"] and manifest["zip_name"] == "toy_submission.zip"
 
 
 def test_failing_cell_names_notebook_and_cell_and_keeps_previous_output(tmp_path: Path) -> None:
@@ -247,18 +256,18 @@ def test_command_line_exits_non_zero_on_error(tmp_path: Path) -> None:
 @pytest.mark.slow
 @pytest.mark.parametrize("assignment", ASSIGNMENTS)
 def test_solutions_build_from_current_source(
-    assignment: str, tmp_path: Path, course_data_dir: Path, monkeypatch: pytest.MonkeyPatch
+    assignment: str, tmp_path: Path, notebook_data_dir: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Every notebook of the current master copy executes without error.
 
-    ``course_data_dir`` (conftest) is ``<repo>/../shared/data`` when present, else a
-    generated fixture written with ``coursedata.cifar10.write_fixture``.
+    ``notebook_data_dir`` (conftest) is the tests' data directory when it holds
+    CIFAR-10, else a generated stand-in written with ``coursedata.cifar10.write_fixture``.
     """
     course = tmp_path / "course"
     for folder in (assignment, library.COMMON_DIR):  # the assignment and its shared files
         shutil.copytree(REPO / "source" / folder, course / "source" / folder,
                         ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
-    monkeypatch.setenv("CVCOURSE_DATA_DIR", str(course_data_dir))
+    monkeypatch.setenv("CVCOURSE_DATA_DIR", str(notebook_data_dir))
     out = build_solutions(assignment, course, dest=tmp_path / "out", timeout=600)
     names = sorted(p.name for p in out.glob("*.ipynb"))
     assert names == sorted(p.name for p in (REPO / "source" / assignment).glob("*.ipynb"))

@@ -1,4 +1,5 @@
-"""Hostile submissions against the speed tests get exactly the points of their honest part.
+"""Hostile submissions against the speed tests get exactly the points of their honest part;
+ordinary vectorized solutions written unlike the reference get full points.
 
 Each case is Assignment 1's reference submission with one graded function
 replaced (code appended to its module rebinds the name), graded by the real
@@ -101,6 +102,51 @@ def softmax_loss_vectorized(W, X, y, reg):
 ]
 
 
+@dataclass(frozen=True)
+class HonestControl:
+    name: str
+    task: str
+    file: str
+    code: str
+
+
+#: Ordinary vectorized solutions written differently from the reference: full points.
+HONEST = [
+    HonestControl(
+        name="svm_vectorized_one_hot",
+        task="svm_loss_vectorized",
+        file="cs231n/classifiers/linear_svm.py",
+        code='''
+def svm_loss_vectorized(W, X, y, reg):
+    num_train, num_classes = X.shape[0], W.shape[1]
+    one_hot = np.eye(num_classes)[y]
+    scores = X @ W
+    correct = np.sum(scores * one_hot, axis=1, keepdims=True)
+    margins = np.where(one_hot == 1, 0.0, np.maximum(0.0, scores - correct + 1.0))
+    loss = margins.sum() / num_train + reg * np.sum(W ** 2)
+    positive = (margins > 0).astype(float)
+    positive -= one_hot * positive.sum(axis=1, keepdims=True)
+    dW = X.T @ positive / num_train + 2 * reg * W
+    return loss, dW
+''',
+    ),
+    HonestControl(
+        name="knn_no_loops_einsum",
+        task="knn_no_loops",
+        file="cs231n/classifiers/k_nearest_neighbor.py",
+        code='''
+def _einsum_no_loops(self, X):
+    test_sq = np.einsum("ij,ij->i", X, X)[:, np.newaxis]
+    train_sq = np.einsum("ij,ij->i", self.X_train, self.X_train)[np.newaxis, :]
+    return np.sqrt(np.maximum(test_sq + train_sq - 2.0 * X @ self.X_train.T, 0.0))
+
+
+KNearestNeighbor.compute_distances_no_loops = _einsum_no_loops
+''',
+    ),
+]
+
+
 @pytest.fixture(scope="module")
 def reference_submission(tmp_path_factory: pytest.TempPathFactory) -> Path:
     dest = tmp_path_factory.mktemp("speed-hostile") / "reference"
@@ -129,3 +175,18 @@ def test_speed_hostile_gets_exactly_its_honest_points(case: SpeedHostile,
     assert not others, f"{case.name}: tests other than the speed test did not pass: {others}"
     expected = task.points * len(outcomes) / (len(outcomes) + 1)
     assert task.score == pytest.approx(expected, abs=0.006), f"{case.name}: {task.score} != {expected}"
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("case", HONEST, ids=[c.name for c in HONEST])
+def test_ordinary_vectorized_solution_gets_full_points(case: HonestControl,
+                                                       reference_submission: Path,
+                                                       tmp_path: Path) -> None:
+    sub = tmp_path / case.name
+    shutil.copytree(reference_submission, sub)
+    target = sub / case.file
+    target.write_text(target.read_text(encoding="utf-8") + "\n" + case.code, encoding="utf-8")
+    report = grade(sub, "assignment1", tasks=[case.task], seed=SEED, quiet=True)
+    (task,) = [t for t in report.tasks if t.id == case.task]
+    failed = {t.name: t.message for t in task.tests if t.outcome != "passed"}
+    assert not failed and task.score == task.points, f"{case.name}: {failed}"

@@ -5,19 +5,18 @@ mutants (``tests/fixtures/<a>/mutants.toml``): points sum to 100, every test
 function carries exactly one declared task marker, every task has a test and
 a solution region, required files exist, and every mutant is well formed and
 still applies to the reference. The end-to-end gradings are in
-``tests/test_<assignment>_grading.py``.
+``tests/test_grading.py``.
 """
 
 from __future__ import annotations
 
 import ast
-import tomllib
 from pathlib import Path
-from typing import Any
 
 import pytest
 
 from autograder import library
+from autograder.config import TaskSpec, available_assignments, load_assignment
 from coursegen.mutants import (
     Edit,
     Mutant,
@@ -28,9 +27,8 @@ from coursegen.mutants import (
 )
 
 REPO = Path(__file__).resolve().parents[1]
-ASSIGNMENTS = sorted(p.parent.name for p in (REPO / "autograder" / "suites").glob("*/tasks.toml")
-                     if (REPO / "tests" / "fixtures" / p.parent.name / "mutants.toml").is_file())
-MUTANTS = [(a, m) for a in ASSIGNMENTS
+ASSIGNMENTS = available_assignments()
+MUTANTS = [(a, m) for a in ASSIGNMENTS if (REPO / "tests" / "fixtures" / a / "mutants.toml").is_file()
            for m in load_mutants(REPO / "tests" / "fixtures" / a / "mutants.toml")]
 NOT_TASKS = {"parametrize", "slow", "skip", "skipif", "xfail"}
 
@@ -43,9 +41,8 @@ def _source(assignment: str) -> Path:
     return REPO / "source" / assignment
 
 
-def _tasks(assignment: str) -> dict[str, dict[str, Any]]:
-    with (_suite(assignment) / "tasks.toml").open("rb") as fh:
-        return tomllib.load(fh)["tasks"]
+def _tasks(assignment: str) -> dict[str, TaskSpec]:
+    return load_assignment(assignment).tasks
 
 
 def _mark_name(node: ast.expr) -> str | None:
@@ -76,17 +73,20 @@ def _suite_test_markers(assignment: str) -> dict[str, list[str]]:
 
 
 def test_every_assignment_is_checked() -> None:
-    assert ASSIGNMENTS == [p.name for p in library.assignment_dirs(REPO / "source")]
+    masters = [p.name for p in library.assignment_dirs(REPO / "source")]
+    assert ASSIGNMENTS == masters, f"declared {ASSIGNMENTS}, master copies {masters}"
+    without = [a for a in ASSIGNMENTS if not (REPO / "tests" / "fixtures" / a / "mutants.toml").is_file()]
+    assert not without, f"no wrong-solution fixtures (tests/fixtures/<a>/mutants.toml) for {without}"
 
 
 @pytest.mark.parametrize("assignment", ASSIGNMENTS)
 def test_points_sum_to_100(assignment: str) -> None:
     tasks = _tasks(assignment)
-    total = sum(t["points"] for t in tasks.values())
+    total = sum(t.points for t in tasks.values())
     assert total == 100, f"points in {assignment}'s tasks.toml sum to {total}, expected 100"
     for task_id, row in tasks.items():
-        assert row["points"] > 0, f"task {task_id} has no points"
-        assert row.get("title"), f"task {task_id} has no title"
+        assert row.points > 0, f"task {task_id} has no points"
+        assert row.title, f"task {task_id} has no title"
 
 
 @pytest.mark.parametrize("assignment", ASSIGNMENTS)
@@ -119,9 +119,9 @@ def test_task_ids_match_the_solution_markers(assignment: str) -> None:
 
 @pytest.mark.parametrize("assignment", ASSIGNMENTS)
 def test_required_files_exist_in_the_source(assignment: str) -> None:
-    with (_suite(assignment) / "tasks.toml").open("rb") as fh:
-        required = tomllib.load(fh)["assignment"]["required"]
-    shared = library.shared_files(_source(assignment), library.declared(assignment))
+    spec = load_assignment(assignment)
+    required = spec.required
+    shared = library.shared_files(_source(assignment), spec.student_library)
     missing = [p for p in required if not (_source(assignment) / p).is_file() and p not in shared]
     assert not missing, f"required files missing from {_source(assignment)} and its shared files: {missing}"
 

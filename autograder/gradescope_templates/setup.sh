@@ -16,7 +16,7 @@ VENV="${AUTOGRADER_VENV:-$ROOT/venv}"
 ASSIGNMENT=@ASSIGNMENT@
 PY_VERSION=@PY_VERSION@
 PIP_VERSION=@PIP_VERSION@
-DOWNLOAD_CIFAR10=@DOWNLOAD_CIFAR10@
+WITH_DATA=@WITH_DATA@  # registered data sets setup.sh downloads (space-separated)
 
 say() { printf 'setup.sh: %s\n' "$*"; }
 die() { printf 'setup.sh: error: %s\n' "$*" >&2; exit 1; }
@@ -95,11 +95,11 @@ else
     rm -rf "$SITE/autograder/suites"
     chmod -R a+rX "$VENV"
     "$PY" -m pip freeze
-    if [ "$DOWNLOAD_CIFAR10" = 1 ]; then
-        say "downloading CIFAR-10 into $ROOT/data"
-        "$PY" -m coursedata download cifar10 --data-dir "$ROOT/data" --no-progress
+    for name in $WITH_DATA; do
+        say "downloading $name into $ROOT/data"
+        "$PY" -m coursedata download "$name" --data-dir "$ROOT/data" --no-progress
         chmod -R go-rwx "$ROOT/data"
-    fi
+    done
 fi
 
 # The grader must import from the bundle, with everything it needs; workers, started

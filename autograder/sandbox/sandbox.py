@@ -205,24 +205,8 @@ class Sandbox:
         self.startup_s = time.perf_counter() - t0
 
     def _start_from_zygote(self, zygote: Zygote) -> None:
-        self._scratch = Path(tempfile.mkdtemp(prefix="ag-log-"))
+        self._proc, self._req_fd, self._resp_fd, self._scratch = zygote.fork_worker(self.seed)
         self.log_path = self._scratch / "output.log"
-        log = os.open(self.log_path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
-        req_r, req_w = os.pipe()
-        resp_r, resp_w = os.pipe()
-        try:
-            self._proc = zygote.spawn(self.seed, (req_r, resp_w, log))
-        except WorkerDied:
-            for fd in (req_w, resp_r):
-                os.close(fd)
-            remove_scratch(self._scratch)
-            raise
-        finally:
-            for fd in (req_r, resp_w, log):
-                os.close(fd)
-        self._req_fd = req_w
-        self._resp_fd = resp_r
-        os.set_blocking(req_w, False)
         self.isolated = zygote.isolated
         self.isolation_note = zygote.isolation_note
 
@@ -439,21 +423,9 @@ class Sandbox:
         on a wrong result. What counts: :mod:`autograder.sandbox.timing`.
         ``best``: minimum over the ``repeat`` calls; ``name`` labels failures.
         """
-        if not callable(fn):
-            raise TypeError("timeit needs a remote callable such as student.lib.mod.func")
-        target = fn._target if isinstance(fn, RemotePath) else {}
-        label = name or (str(target.get("path") or ".".join(target.get("attrs", [])))
-                         or getattr(fn, "__name__", "the code"))
-        return timing.run_timed(self._start_stopwatch, self._stop_stopwatch, fn, make_inputs,
-                                check, rng=rng, repeat=repeat, warmup=warmup, label=label)
-
-    def _start_stopwatch(self) -> timing.Stopwatch:
-        if self._proc is None:
-            raise WorkerDied("the worker was not started")
-        zygote = getattr(self._proc, "zygote", None)  # a forked worker runs as the zygote's uid
-        uid = self._uid if self._uid is not None else getattr(zygote, "uid", None)
-        self._stopwatch = timing.Stopwatch(self._proc.pid, uid, seen=self._timed_inputs)
-        return self._stopwatch
-
-    def _stop_stopwatch(self) -> None:
-        self._stopwatch = None
+        if not callable(fn) or self._proc is None:
+            raise TypeError("timeit needs a started sandbox and a remote callable")
+        return timing.run_timed(
+            lambda: timing.Stopwatch.of(self._proc, self._uid, self._timed_inputs),
+            lambda watch: setattr(self, "_stopwatch", watch), fn, make_inputs, check,
+            rng=rng, repeat=repeat, warmup=warmup, label=timing.label(fn, name))

@@ -48,6 +48,7 @@ __all__ = [
     "Stopwatch",
     "Timing",
     "call",
+    "label",
     "run_timed",
     "transfer_allowance",
     "worker_cpu_seconds",
@@ -151,6 +152,13 @@ class Stopwatch:
     wall_steps: int = 0  # requests counted in wall time (CPU time unreadable)
     seen: set[bytes] = field(default_factory=set)
 
+    @classmethod
+    def of(cls, proc: Any, uid: int | None, seen: set[bytes]) -> Stopwatch:
+        """A stopwatch for a sandbox's worker process ``proc`` (a forked worker runs as its
+        zygote's uid when ``uid`` is None); ``seen`` holds the digests of earlier inputs."""
+        zygote = getattr(proc, "zygote", None)
+        return cls(proc.pid, uid if uid is not None else getattr(zygote, "uid", None), seen=seen)
+
     def inputs(self, message: bytes) -> None:
         """Record the encoded arguments of a timed call; refuse bytes seen before.
 
@@ -230,14 +238,22 @@ def call(encode: Callable[[dict[str, Any]], bytes], exchange: Callable[[bytes], 
     return watch.transfer(lambda: exchange(take), moved) if watch else exchange(take)
 
 
-def run_timed(start: Callable[[], Stopwatch], stop: Callable[[], None],
+def label(fn: Any, name: str | None = None) -> str:
+    """How failures name ``fn``: ``name``, a remote function's path, or its ``__name__``."""
+    target = getattr(fn, "_target", None)
+    target = target if isinstance(target, dict) else {}
+    return name or (str(target.get("path") or ".".join(target.get("attrs", [])))
+                    or getattr(fn, "__name__", "the code"))
+
+
+def run_timed(new_watch: Callable[[], Stopwatch], set_watch: Callable[[Stopwatch | None], None],
               fn: Callable[..., Any], make_inputs: Callable[[np.random.Generator], Any],
               check: Callable[..., None], *, rng: np.random.Generator, repeat: int,
               warmup: int, label: str) -> Timing:
     """Call ``fn(*make_inputs(rng))`` ``warmup + repeat`` times, each on fresh inputs.
 
-    ``start()`` returns a running :class:`Stopwatch` (``stop()`` ends it), which
-    counts only the requests the call makes; input generation and
+    ``new_watch()`` makes a :class:`Stopwatch`, ``set_watch`` starts (and, with
+    ``None``, stops) it in the sandbox; it counts only the requests the call makes; input generation and
     ``check(result, *inputs)`` happen before it starts and after it stops.
     Every result is checked, warm-up calls included; a wrong one fails with
     an :class:`AssertionError` naming the call.
@@ -253,11 +269,12 @@ def run_timed(start: Callable[[], Stopwatch], stop: Callable[[], None],
         if not isinstance(inputs, tuple):
             raise TypeError("make_inputs(rng) must return a tuple of arguments, got "
                             f"{type(inputs).__name__}")
-        watch = start()
+        watch = new_watch()
+        set_watch(watch)
         try:
             result = fn(*inputs)
         finally:
-            stop()
+            set_watch(None)
         cpu_steps += watch.cpu_steps
         wall_steps += watch.wall_steps
         if watch.calls == 0:

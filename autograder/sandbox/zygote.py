@@ -9,6 +9,7 @@ import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 from typing import Any
@@ -148,6 +149,29 @@ class Zygote:
         if msg is None or not isinstance(msg.get("pid"), int):
             raise WorkerDied("the fork server did not answer", internal=True)
         return ForkedWorker(self, int(msg["pid"]))
+
+    def fork_worker(self, seed: int) -> tuple[ForkedWorker, int, int, Path]:
+        """Fork a worker for a Sandbox: ``(worker, request fd, response fd, scratch)``.
+
+        The grader's pipe ends are returned (the request end non-blocking); the
+        worker's output goes to ``scratch/output.log``.
+        """
+        scratch = Path(tempfile.mkdtemp(prefix="ag-log-"))
+        log = os.open(scratch / "output.log", os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+        req_r, req_w = os.pipe()
+        resp_r, resp_w = os.pipe()
+        try:
+            worker = self.spawn(seed, (req_r, resp_w, log))
+        except WorkerDied:
+            for fd in (req_w, resp_r):
+                os.close(fd)
+            remove_scratch(scratch)
+            raise
+        finally:
+            for fd in (req_r, resp_w, log):
+                os.close(fd)
+        os.set_blocking(req_w, False)
+        return worker, req_w, resp_r, scratch
 
     def exit_status(self, pid: int, timeout: float = 0.0) -> int | None:
         """The exit status of a forked worker (``Popen.returncode`` style), if known."""

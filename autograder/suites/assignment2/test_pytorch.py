@@ -15,13 +15,13 @@ data (``save_weights``); the grader validates the description against an
 allow-list of standard layers (``autograder.netspec``), rebuilds the model in
 a worker holding no student code, and classifies test images it draws per
 seed, half of them flipped; labels and the accuracy stay in the grader. The
-threshold depends on the data (``pytorch.toml`` beside this file); on
+threshold depends on the data (``[tasks.pytorch_my_model.params]`` of the
+declaration, ``tasks.toml``); on
 generated stand-in data the task is reported as not gradable.
 """
 
 from __future__ import annotations
 
-import tomllib
 import zipfile
 from pathlib import Path
 
@@ -36,8 +36,6 @@ from autograder.values import as_array, as_object
 
 RTOL = 1e-9
 ATOL = 1e-10
-CONFIG = tomllib.loads((Path(__file__).with_name("pytorch.toml")).read_text(encoding="utf-8"))
-MY_MODEL = CONFIG["my_model"]
 MAX_WEIGHTS_BYTES = 50 * 2**20
 FULL_CIFAR10_TRAIN = 50000
 
@@ -308,7 +306,7 @@ def _dataset_kind(request) -> tuple[str, str]:
     from autograder.plugin import PLUGIN_KEY
 
     plugin = request.config.stash[PLUGIN_KEY]
-    source = str(getattr(plugin, "data_source", ""))
+    source = str(plugin.data.sources.get("cifar10", ""))
     if source.startswith("generated"):
         return "generated", source
     n_train = len(cifar10.load(cifar10.find(plugin.ctx.data_dir))[1])
@@ -360,10 +358,14 @@ def test_my_model_accuracy(reference, cifar, submission, rng, request, grader_wo
     if kind == "generated":
         not_gradable(f"a model trained on CIFAR-10 cannot be judged on {data_description}; "
                      "grade with the course's CIFAR-10 data")
-    threshold = float(MY_MODEL["threshold"][kind])
+    from autograder.plugin import PLUGIN_KEY
+
+    # The task's settings: [tasks.pytorch_my_model.params] of the declaration (tasks.toml).
+    settings = request.config.stash[PLUGIN_KEY].ctx.spec.tasks["pytorch_my_model"].params
+    threshold = float(settings["threshold"][kind])
     # The grader's test images: the test split in an order drawn per seed, a random
     # half of them flipped left-right; the labels never leave the grader.
-    X, labels = held_out(cifar, rng, int(MY_MODEL["test_images"]), splits=("test",))
+    X, labels = held_out(cifar, rng, int(settings["test_images"]), splits=("test",))
     images = flip_images(reference.pytorch_models.preprocess(X).numpy(), rng)
 
     # The model is rebuilt from its description by the grader's own code, in a
@@ -372,7 +374,7 @@ def test_my_model_accuracy(reference, cifar, submission, rng, request, grader_wo
                             "coursenet/weights.npz": path}, "coursenet")
     try:
         scores = worker.lib.scores(description, worker.lib.weights_path(), images,
-                                   int(MY_MODEL["batch_size"]))
+                                   int(settings["batch_size"]))
     except StudentError as exc:  # raised by the grader's code on the submitted data
         pytest.fail(f"{name}: the described model cannot classify (N, 3, 32, 32) images: "
                     f"{exc.type_name}: {exc.message}")

@@ -1,15 +1,22 @@
-"""End-to-end grading of an assignment's hidden suites, shared by every assignment.
+"""End-to-end grading of every declared assignment's hidden suite by the real CLI.
 
-``tests/test_assignment<N>_grading.py`` names its :class:`GradingSpec` (``SPEC``),
-imports the fixtures and tests below and parametrizes the mutants with
-``pytest_generate_tests = mutant_parametrizer(SPEC)``. One test file per
-assignment keeps the assignments on different pytest-xdist workers.
+For each assignment (``autograder.config.available_assignments``), in a
+subprocess: the reference submission scores 100% (within ``reference_seconds``),
+the untouched release 0 with every task naming NotImplementedError or the
+missing artifact, and each wrong-solution fixture of
+``tests/fixtures/<assignment>/mutants.toml`` loses points in exactly the tasks it
+lists (full points elsewhere). What grading an assignment is expected to cost
+is in ``tests/fixtures/<assignment>/grading.toml`` (optional)::
 
-The real CLI grades, in a subprocess: the reference submission (100%, within
-``reference_seconds``), the untouched release (0, every task naming
-NotImplementedError or the missing artifact), and each wrong-solution fixture
-of ``tests/fixtures/<assignment>/mutants.toml`` (points lost in exactly the
-tasks it lists, full points elsewhere).
+    reference_seconds = 180          # grading the reference takes less (default 120)
+    expensive_tasks = ["conv_fast"]  # graded for a mutant only when it targets them
+    [artifact_tasks]                 # tasks grading a file the student produces: on
+    pytorch_my_model = "my_model_weights.npz"  # the release their output names it
+
+Every test is parametrized by assignment first: under ``--dist loadfile``
+(``make test``) tests/conftest.py's scheduler runs each assignment's tests on
+one worker (its reference is built once) and the assignments on different
+workers. Structural checks of the suites and mutants: tests/test_suite_structure.py.
 """
 
 from __future__ import annotations
@@ -21,37 +28,45 @@ import subprocess
 import sys
 import time
 import tomllib
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import course_data
 import pytest
 
+from autograder.checks import NOT_GRADABLE
+from autograder.config import TaskSpec, available_assignments, load_assignment
 from coursegen.mutants import Mutant, apply_mutants, build_reference_submission, load_mutants
 
 REPO = Path(__file__).resolve().parents[1]
-SHARED_DATA = REPO.parent / "shared" / "data"
 SEED = 1234
 GRADE_TIMEOUT = 600
+DEFAULT_REFERENCE_SECONDS = 120.0
+ASSIGNMENTS = available_assignments()
 
 
 @dataclass(frozen=True)
 class GradingSpec:
-    """What end-to-end grading of one assignment expects."""
+    """What end-to-end grading of one assignment expects (``tests/fixtures/<a>/grading.toml``)."""
 
     assignment: str
     #: seconds the grading of the reference may take
-    reference_seconds: float
+    reference_seconds: float = DEFAULT_REFERENCE_SECONDS
     #: tasks that grade a file the student produces rather than a stub: on the
     #: release their output names that file instead of NotImplementedError
     artifact_tasks: dict[str, str] = field(default_factory=dict)
     #: graded for a mutant only when it targets them (compiling, torch, training)
     expensive_tasks: frozenset[str] = frozenset()
 
-    @property
-    def suite(self) -> Path:
-        return REPO / "autograder" / "suites" / self.assignment
+    @classmethod
+    def of(cls, assignment: str) -> GradingSpec:
+        path = REPO / "tests" / "fixtures" / assignment / "grading.toml"
+        data = tomllib.loads(path.read_text(encoding="utf-8")) if path.is_file() else {}
+        unknown = set(data) - {"reference_seconds", "artifact_tasks", "expensive_tasks"}
+        assert not unknown, f"{path}: unknown keys {sorted(unknown)}"
+        return cls(assignment, float(data.get("reference_seconds", DEFAULT_REFERENCE_SECONDS)),
+                   dict(data.get("artifact_tasks", {})), frozenset(data.get("expensive_tasks", ())))
 
     @property
     def source(self) -> Path:
@@ -61,24 +76,27 @@ class GradingSpec:
     def release(self) -> Path:
         return REPO / "release" / self.assignment
 
-    @property
-    def mutants(self) -> list[Mutant]:
-        return load_mutants(REPO / "tests" / "fixtures" / self.assignment / "mutants.toml")
-
-    def tasks(self) -> dict[str, dict[str, Any]]:
-        with (self.suite / "tasks.toml").open("rb") as fh:
-            return tomllib.load(fh)["tasks"]
+    def tasks(self) -> dict[str, TaskSpec]:
+        return load_assignment(self.assignment).tasks
 
 
-def mutant_parametrizer(spec: GradingSpec) -> Callable[[pytest.Metafunc], None]:
-    """A ``pytest_generate_tests`` hook giving ``mutant`` every fixture of ``spec``."""
-    mutants = spec.mutants
+def _mutants(assignment: str) -> list[Mutant]:
+    path = REPO / "tests" / "fixtures" / assignment / "mutants.toml"
+    return load_mutants(path) if path.is_file() else []
 
-    def generate(metafunc: pytest.Metafunc) -> None:
-        if "mutant" in metafunc.fixturenames:
-            metafunc.parametrize("mutant", mutants, ids=[m.name for m in mutants])
 
-    return generate
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    """``assignment`` is every declared assignment; ``mutant`` every fixture of it.
+
+    Test ids start with the assignment (``[assignment2-rmsprop_no_sqrt]``): the
+    scheduler in tests/conftest.py groups by it.
+    """
+    if "mutant" in metafunc.fixturenames:
+        pairs = [(a, m) for a in ASSIGNMENTS for m in _mutants(a)]
+        metafunc.parametrize(["assignment", "mutant"], pairs, scope="module",
+                             ids=[f"{a}-{m.name}" for a, m in pairs])
+    elif "assignment" in metafunc.fixturenames:
+        metafunc.parametrize("assignment", ASSIGNMENTS, scope="module")
 
 
 def grade(spec: GradingSpec, submission: Path, results: Path, env: dict[str, str],
@@ -124,33 +142,45 @@ def by_task(report: dict[str, Any], tasks: set[str]) -> dict[str, dict[str, Any]
     return out
 
 
+def ungradable_here(spec: GradingSpec, report: dict[str, Any]) -> set[str]:
+    """Tasks that need a real data set which ``report`` says was a generated stand-in."""
+    from autograder import config as cfg
+    from autograder import data
+
+    sources = report.get("extra_data", {}).get("data_sources", {})
+    needs = data.real_data_tasks(cfg.load_assignment(spec.assignment))
+    return {t for t, name in needs.items() if str(sources.get(name, "")).startswith("generated")}
+
+
 def summary(rows: dict[str, dict[str, Any]]) -> str:
     return "\n".join(f"  {t}: {r['score']:g}/{r['max_score']:g}" for t, r in sorted(rows.items()))
 
 
-# -- fixtures and tests, imported by each assignment's test file -----------------------
+# -- fixtures and tests -----------------------------------------------------------------
 
 
 @pytest.fixture(scope="module")
 def grading_env(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
-    """Environment for the CLI: the data directory (real data if present, else a fixture)."""
-    env = dict(os.environ)
-    if (SHARED_DATA / "cifar-10-batches-py").is_dir():
-        data = SHARED_DATA
-    else:
-        from coursedata import cifar10
+    """Environment for the CLI: the tests' data directory (``course_data``).
 
-        data = tmp_path_factory.mktemp("data")
-        cifar10.write_fixture(data / "cifar-10-batches-py")
-    env["CVCOURSE_DATA_DIR"] = str(data)
+    Without CIFAR-10 there the grader generates its stand-in, as on a fresh
+    machine: the verdicts must be the same on both (issue 17).
+    """
+    env = dict(os.environ)
+    env["CVCOURSE_DATA_DIR"] = str(course_data.data_dir())
     env["PYTHONPATH"] = os.pathsep.join(p for p in (str(REPO), env.get("PYTHONPATH", "")) if p)
     return env
 
 
 @pytest.fixture(scope="module")
+def spec(assignment: str) -> GradingSpec:
+    return GradingSpec.of(assignment)
+
+
+@pytest.fixture(scope="module")
 def reference_report(spec: GradingSpec, tmp_path_factory: pytest.TempPathFactory,
                      grading_env: dict[str, str]) -> dict[str, Any]:
-    root = tmp_path_factory.mktemp("reference")
+    root = tmp_path_factory.mktemp(f"reference-{spec.assignment}")
     build_reference_submission(spec.source, root / "sub")
     return grade(spec, root / "sub", root / "results.json", grading_env)
 
@@ -160,11 +190,17 @@ def test_reference_scores_full_points(spec: GradingSpec, reference_report: dict[
     tasks = spec.tasks()
     rows = by_task(reference_report, set(tasks))
     assert set(rows) == set(tasks), f"report tasks {sorted(rows)} vs tasks.toml {sorted(tasks)}"
-    lost = {t: r for t, r in rows.items()
-            if r["score"] < r["max_score"] or r["max_score"] != tasks[t]["points"]}
+    # On a generated stand-in, the tasks that need the real data say so and score 0 (issue 17).
+    ungradable = ungradable_here(spec, reference_report)
+    for task in ungradable:
+        assert rows[task]["score"] == 0 and NOT_GRADABLE in rows[task]["output"], (
+            f"{task} graded on generated data:\n{rows[task]['output'][:2000]}")
+    lost = {t: r for t, r in rows.items() if t not in ungradable
+            and (r["score"] < r["max_score"] or r["max_score"] != tasks[t].points)}
     assert not lost, "the reference lost points:\n" + "\n".join(
         f"{t}: {r['score']}/{r['max_score']}\n{r['output'][:3000]}" for t, r in lost.items())
-    assert float(reference_report["score"]) == pytest.approx(100.0), summary(rows)
+    full = 100.0 - sum(tasks[t].points for t in ungradable)
+    assert float(reference_report["score"]) == pytest.approx(full), summary(rows)
     assert reference_report["_seconds"] < spec.reference_seconds, (
         f"grading the reference took {reference_report['_seconds']:.0f} s "
         f"(limit {spec.reference_seconds:g} s)")
