@@ -245,6 +245,8 @@ def grade_all(
     out.mkdir(parents=True, exist_ok=True)
     staging_root = out / STAGING_DIR
     shutil.rmtree(staging_root, ignore_errors=True)  # leftovers of an interrupted run
+    # the manifest describes a finished run only: an interrupted one leaves none
+    (out / MANIFEST_FILE).unlink(missing_ok=True)
 
     outcomes: dict[str, StudentOutcome] = {}
     work: list[tuple[SubmissionEntry, dict[str, Any]]] = []
