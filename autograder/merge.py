@@ -31,7 +31,6 @@ import argparse
 import os
 import shutil
 import sys
-import tomllib
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -168,8 +167,8 @@ def merge(shard_outputs: Sequence[str | os.PathLike[str]], output: str | os.Path
             raise MergeError(str(exc)) from None
     common = _check_agree(shards)
     try:
-        spec = cfg.parse_tasks(tomllib.loads(common.tasks_toml), f"{MANIFEST_FILE} tasks.toml")
-    except (tomllib.TOMLDecodeError, cfg.ConfigError) as exc:
+        spec = cfg.parse_declaration(common.tasks_toml, f"{MANIFEST_FILE} tasks.toml")
+    except cfg.ConfigError as exc:
         raise MergeError(f"{shards[0][0] / MANIFEST_FILE}: damaged tasks.toml ({exc})") from None
     found = _collect(shards, common)
 

@@ -2,9 +2,9 @@
 
 It registers one marker per task of ``tasks.toml``, checks that every test
 carries exactly one, provides the fixtures the suites use (``student``,
-``reference``, ``seed``, ``rng``, ``dataset``, ``cifar``, ``submission``) and records each
-test's outcome with a student-readable message (never the hidden test's source
-or pytest's traceback).
+``reference``, ``seed``, ``rng``, ``secret_rng``, ``dataset``, ``cifar``,
+``submission``) and records each test's outcome with a student-readable message
+(never the hidden test's source or pytest's traceback).
 """
 
 from __future__ import annotations
@@ -26,7 +26,7 @@ from typing import Any
 import numpy as np
 import pytest
 
-from autograder import builds, extensions
+from autograder import builds, disclosure, extensions
 from autograder.config import DEFAULT_MEMORY_LIMIT_MB, AssignmentSpec
 from autograder.data import DataUse
 from autograder.reference import ReferenceResults, load_reference
@@ -70,9 +70,10 @@ class RunContext:
     cache_dir: Path | None = None  # on-disk memo of reference results (None: memory only)
 
 
-def derive_seed(base_seed: int, item: pytest.Item) -> int:
-    """Stable 32-bit seed from the run's base seed and the test's file name + name."""
-    key = f"{base_seed}:{Path(str(item.path)).name}::{item.name}"
+def derive_seed(base_seed: int, item: pytest.Item, purpose: str = "") -> int:
+    """Stable 32-bit seed from the base seed, the test's file + name and ``purpose``."""
+    key = (f"{purpose}:" if purpose else "") + \
+        f"{base_seed}:{Path(str(item.path)).name}::{item.name}"
     return int.from_bytes(hashlib.sha256(key.encode()).digest()[:4], "big")
 
 
@@ -194,6 +195,7 @@ class GraderPlugin:
     def pytest_sessionfinish(self, session: pytest.Session) -> None:
         self.close_zygote()
         self.ext.remove()
+        disclosure.clear()  # outside a run, checks show expected values again
 
     # -- configuration and collection ----------------------------------------
     def pytest_configure(self, config: pytest.Config) -> None:
@@ -241,6 +243,7 @@ class GraderPlugin:
         seed = derive_seed(self.ctx.seed, item)
         random.seed(seed)
         np.random.seed(seed)
+        disclosure.set_visibility(self.ctx.spec.tasks, self.item_task.get(item.nodeid))
         if time.monotonic() >= self.ctx.deadline:
             raise BudgetExhausted(BUDGET_MESSAGE)
 
@@ -300,6 +303,11 @@ def seed(request: pytest.FixtureRequest) -> int:
 def rng(seed: int) -> np.random.Generator:
     """``numpy.random.default_rng(seed)`` for this test."""
     return np.random.default_rng(seed)
+
+@pytest.fixture
+def secret_rng(request: pytest.FixtureRequest) -> np.random.Generator:
+    """A stream the worker cannot reproduce, for what it must not predict (threat model)."""
+    return np.random.default_rng(derive_seed(_plugin(request).ctx.seed, request.node, "secret"))
 
 @pytest.fixture
 def submission(request: pytest.FixtureRequest) -> Submission:

@@ -103,6 +103,12 @@ class Manifest:
         return json.dumps(asdict(self), indent=1, sort_keys=True) + "\n"
 
 
+def _plain_id(student: str) -> bool:
+    """A student id usable as a folder name of the output (as discovery accepts them)."""
+    return bool(student) and not student.startswith(".") and "/" not in student \
+        and "\\" not in student and student.isprintable()
+
+
 def read_manifest(output: Path) -> Manifest:
     """The manifest of the ``grade-all`` output folder ``output``; :class:`ManifestError`
     when it is missing, damaged or of another format."""
@@ -122,7 +128,7 @@ def read_manifest(output: Path) -> Manifest:
     except TypeError as exc:
         raise ManifestError(f"{path}: damaged ({exc})") from None
     ok = (isinstance(manifest.students, list)
-          and all(isinstance(s, str) for s in manifest.students)
+          and all(isinstance(s, str) and _plain_id(s) for s in manifest.students)
           and all(isinstance(v, int) and not isinstance(v, bool)
                   for v in (manifest.shard, manifest.shards, manifest.class_count))
           and 0 <= manifest.shard < manifest.shards
@@ -130,5 +136,6 @@ def read_manifest(output: Path) -> Manifest:
                                                 manifest.audience, manifest.tasks_toml,
                                                 manifest.class_digest)))
     if not ok:
-        raise ManifestError(f"{path}: damaged (a field has the wrong type or range)")
+        raise ManifestError(f"{path}: damaged (a field has the wrong type or range, or a "
+                            f"student id is not a plain folder name)")
     return manifest

@@ -8,9 +8,10 @@ the submission, grades it like the real grader, and checks:
 
 - the per-task scores are exactly the expected ones;
 - the report is complete: ``results.json`` parses, lists every task of
-  ``tasks.toml`` with its points and visibility, its totals add up, it names
-  the seed, says whether the run was isolated, records no internal grader
-  error, and is the grader's own (no forged file, even after waiting);
+  ``tasks.toml`` with its points and visibility, its totals add up, it keeps
+  the seed in ``extra_data`` only (never in the student's text), says
+  whether the run was isolated, records no internal grader error, and is
+  the grader's own (no forged file, even after waiting);
 - the grader is untouched: its ``numpy``, ``builtins``, ``pytest`` and
   ``autograder`` functions are the same objects as before, it imported nothing
   from the submission, and its output was not flooded;
@@ -485,7 +486,9 @@ def check_complete(data: dict[str, Any], text: str, spec: cfg.AssignmentSpec) ->
     assert data["score"] == pytest.approx(sum(t["score"] for t in tests), abs=1e-6)
     extra = data["extra_data"]
     assert extra["max_score"] == spec.max_score
-    assert extra["seed"] == SEED and "seed" in data["output"] and str(SEED) in data["output"]
+    # the seed is the instructor's (extra_data), never in what the student reads
+    assert extra["seed"] == SEED and "seed" not in data["output"]
+    assert not any("seed" in t["output"] for t in tests)
     assert isinstance(extra["isolated"], bool)
     if not extra["isolated"]:
         assert "not isolated" in data["output"].lower()

@@ -218,6 +218,10 @@ def test_merge_refuses_shards_that_do_not_fit(sharded: dict, tmp_path: Path) -> 
     (dup / MANIFEST_FILE).write_text(json.dumps(manifest))
     with pytest.raises(MergeError, match=f"student {stray} is in two shards"):
         merge([outs[0], outs[1], dup], dest)
+    manifest["students"] = ["../escape"]  # a damaged manifest never names a path outside
+    (dup / MANIFEST_FILE).write_text(json.dumps(manifest))
+    with pytest.raises(MergeError, match="not a plain folder name"):
+        merge([outs[0], outs[1], dup], dest)
 
     # a shard that lost a student's report, or whose report came from another grader
     lost = tmp_path / "lost2"
@@ -232,6 +236,20 @@ def test_merge_refuses_shards_that_do_not_fit(sharded: dict, tmp_path: Path) -> 
     with pytest.raises(MergeError, match="graded by another grader than its shard"):
         merge([outs[0], outs[1], lost], dest)
     assert not dest.exists()  # nothing is written when refused
+
+    # an interrupted shard leaves no manifest: merge does not take its half-done folder
+    cut = tmp_path / "cut1"
+    shutil.copytree(outs[1], cut)
+
+    def interrupt(event: object) -> None:
+        if getattr(event, "kind", "") == "graded":
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        grade_all(sharded["subs"], "toy", output=cut, jobs=1, options=TOY_OPTIONS, force=True,
+                  shard=Shard(1, N), progress=interrupt)
+    with pytest.raises(MergeError, match="is not a grade-all output"):
+        merge([outs[0], cut, outs[2]], dest)
 
     # the command line: one line, exit 2, no traceback
     (tmp_path / "plain").mkdir()
