@@ -26,7 +26,7 @@ from typing import Any
 import numpy as np
 import pytest
 
-from autograder import disclosure, extensions
+from autograder import builds, disclosure, extensions
 from autograder.config import DEFAULT_MEMORY_LIMIT_MB, AssignmentSpec
 from autograder.data import DataUse
 from autograder.reference import ReferenceResults, load_reference
@@ -48,10 +48,6 @@ PLUGIN_KEY = pytest.StashKey["GraderPlugin"]()
 
 class BudgetExhausted(Exception):
     """The submission's overall time limit ran out before this test started."""
-
-
-class BuildFailed(Exception):
-    """The submission's Cython extension did not compile (message: the compiler's tail)."""
 
 
 @dataclass
@@ -106,7 +102,7 @@ def describe_exception(exc: BaseException) -> tuple[str, bool]:
         return f"your code's worker process died: {exc.reason}", False
     if isinstance(exc, BudgetExhausted):
         return BUDGET_MESSAGE, False
-    if isinstance(exc, BuildFailed):
+    if isinstance(exc, builds.BuildFailed):
         return str(exc)[:4000], False
     if isinstance(exc, pytest.fail.Exception):
         return str(exc.msg or "failed"), False
@@ -142,16 +138,13 @@ class GraderPlugin:
             ctx.spec.name, ctx.course_root / "source" / ctx.spec.name / ctx.spec.library,
             ctx.cache_dir, ctx.spec.student_library)
         self.build_spec = ctx.spec.build
-        self.build_note = ""  # how the submission's extension build went (for the log)
+        self.ext = builds.ExtensionBuild(self.build_spec)  # the grader's record of the build
 
     # -- workers ---------------------------------------------------------------
-    def zygote(self) -> Zygote | None:
-        """The submission's fork server, started on first use (None: start workers afresh).
-
-        A zygote that died (the student's code may kill it: it runs as the same
-        uid) is replaced; after three failures the run falls back to starting
-        every worker as a new process.
-        """
+    def zygote(self, ext_dir: str | None = None) -> Zygote | None:
+        """The submission's fork server (``ext_dir``: the compiled package), started on
+        first use and replaced when it died; ``None`` after three failures (then every
+        worker starts as a new process)."""
         if not self.ctx.use_zygote or self._zygote_failures >= 3:
             return None
         if self._zygote is not None and self._zygote.alive:
@@ -162,7 +155,7 @@ class GraderPlugin:
                 self.ctx.submission.root, self.ctx.spec.library,
                 memory_limit_mb=self.ctx.memory_limit_mb, sandbox_user=self.ctx.sandbox_user,
                 python=self.ctx.python, hide=[self.ctx.course_root, *self.ctx.hide],
-                preload=self.ctx.spec.preload)
+                preload=self.ctx.spec.preload, ext_dir=ext_dir)
         except WorkerDied:
             self._zygote_failures += 1
             self._zygote = None
@@ -173,6 +166,14 @@ class GraderPlugin:
         if self._zygote is not None:
             self._zygote.close()
             self._zygote = None
+
+    def extension_folder(self, task: str | None) -> str | None:
+        """The compiled package's folder, built before any student code runs (see
+        :class:`autograder.builds.ExtensionBuild`, which raises ``BuildFailed``)."""
+        return self.ext.folder(task, self.ctx.submission.root, self.ctx.spec.library,
+                               self.ctx.deadline, memory_limit_mb=self.ctx.memory_limit_mb,
+                               sandbox_user=self.ctx.sandbox_user, python=self.ctx.python,
+                               hide=[self.ctx.course_root, *self.ctx.hide])
 
     def zygote_failed(self) -> None:
         """The fork server could not fork a worker: count it and stop it (see :meth:`zygote`)."""
@@ -193,6 +194,7 @@ class GraderPlugin:
 
     def pytest_sessionfinish(self, session: pytest.Session) -> None:
         self.close_zygote()
+        self.ext.remove()
         disclosure.clear()  # outside a run, checks show expected values again
 
     # -- configuration and collection ----------------------------------------
@@ -332,7 +334,8 @@ def student(request: pytest.FixtureRequest, seed: int) -> Iterator[Sandbox]:
     plugin = _plugin(request)
     task = plugin.item_task.get(request.node.nodeid)
     kwargs = _worker_options(plugin, task, seed)
-    zygote = plugin.zygote()
+    kwargs["ext_dir"] = ext_dir = plugin.extension_folder(task)  # before any student code
+    zygote = plugin.zygote(ext_dir)
     try:
         sandbox = Sandbox(plugin.ctx.submission.root, plugin.ctx.spec.library, zygote=zygote,
                           **kwargs)
@@ -342,20 +345,6 @@ def student(request: pytest.FixtureRequest, seed: int) -> Iterator[Sandbox]:
         plugin.zygote_failed()  # start this worker afresh
         sandbox = Sandbox(plugin.ctx.submission.root, plugin.ctx.spec.library, **kwargs)
     plugin.worker_started(sandbox)
-    spec = plugin.build_spec
-    if spec is not None and task in spec.tasks:
-        try:  # compiled once per fork server, in the sandbox; later workers reuse it
-            built = sandbox.build(spec.sources, timeout=max(1.0, min(
-                spec.timeout, plugin.ctx.deadline - time.monotonic())))
-        except BaseException:
-            sandbox.close()
-            raise
-        plugin.build_note = f"extension built in {built.get('seconds', 0):g} s" \
-            if built.get("ok") else "extension build failed"
-        if not built.get("ok"):
-            sandbox.close()
-            raise BuildFailed(extensions.failure_message(built, spec.sources,
-                                                        plugin.ctx.spec.library))
     try:
         yield sandbox
     finally:

@@ -46,6 +46,7 @@ from typing import Any
 
 import numpy as np
 import pytest
+from leftover_checks import marked_ipc, marked_shm, remove_marked
 
 from autograder import config as cfg
 from autograder.runner import grade
@@ -94,6 +95,8 @@ REQUIRED = {
                                      "submission_is_notebook"],
     "empty zip": ["empty_zip"],
     "zip with paths outside its root": ["zip_outside_root", "zip_absolute_path", "zip_symlink"],
+    "leftovers (/dev/shm, SysV IPC, pid-hopping and signal-proof processes)": [
+        "leftover_shm", "leftover_sysv", "leftover_forker", "leftover_sleeper"],
 }
 
 
@@ -602,12 +605,14 @@ def test_hostile_submission(case: Case, tmp_path: Path, capfd: pytest.CaptureFix
         if case.wait_after:
             time.sleep(case.wait_after)  # give a late writer its chance
         survivors = [pid for pid in hostile_processes() if pid not in elsewhere]
+        leftovers = [*marked_shm(), *marked_ipc()]  # files and SysV objects it left
     finally:
         if accomplice is not None:
             accomplice.close()
         if bait is not None:
             shutil.rmtree(bait, ignore_errors=True)
         kill_processes([pid for pid in hostile_processes() if pid not in elsewhere])
+        remove_marked()
     out, err = capfd.readouterr()
 
     text = results.read_text(encoding="utf-8") if results.is_file() else None
@@ -638,6 +643,7 @@ def test_hostile_submission(case: Case, tmp_path: Path, capfd: pytest.CaptureFix
     assert len(outcome.grader_output) <= MAX_GRADER_OUTPUT
 
     assert not survivors, f"processes started by the submission survived: {survivors}"
+    assert not leftovers, f"the submission left these behind: {leftovers}"
     for marker in markers:
         assert not os.path.exists(marker), f"{marker} was created"
     if accomplice is not None:
