@@ -241,6 +241,7 @@ def test_cli_build(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     captured = capsys.readouterr()
     assert f"wrote {out} (" in captured.out and "KiB" in captured.out and out.is_file()
     assert "timeout must exceed 15 min" in captured.out and captured.err == ""
+    assert "set the assignment's Autograder Points to 100 in Gradescope" in captured.out
     assert cli.main(["build", "toy", "--course-root", str(TOY), "--suite-dir",
                      str(TOY / "suite"), "--output", str(tmp_path)]) == 0
     captured = capsys.readouterr()
