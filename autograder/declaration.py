@@ -49,6 +49,10 @@ instructor-only files generation leaves out. Format::
     points = 4
     visibility = "visible"      # visible | hidden | after_due_date | after_published
     timeout = 120               # optional per-task override
+    real_data = "cifar10"       # optional: a data set of [assignment] datasets this
+                                # task cannot be graded on without (a generated
+                                # stand-in says nothing): `autograder build` refuses a
+                                # bundle that would grade it on the stand-in
 
     [tasks.pytorch_my_model.params]  # optional: settings the task's tests read
     test_images = 500                # (thresholds, sizes): strings, numbers,
@@ -99,6 +103,7 @@ class TaskSpec:
     visibility: str = "visible"
     timeout: float | None = None
     params: Mapping[str, Any] = field(default_factory=dict)
+    real_data: str | None = None  # data set needed for real (not a stand-in) to grade it
 
 
 @dataclass(frozen=True)
@@ -163,6 +168,11 @@ class AssignmentSpec:
     def region_ids(self) -> frozenset[str]:
         """Every id a ``### BEGIN SOLUTION <id>`` marker of the library may name."""
         return frozenset(self.tasks) | frozenset(self.ungraded_regions)
+
+    @property
+    def real_data_tasks(self) -> dict[str, str]:
+        """``{task: data set}`` of the tasks that cannot be graded on a generated stand-in."""
+        return {t.id: t.real_data for t in self.tasks.values() if t.real_data is not None}
 
     @property
     def submission_spec(self) -> SubmissionSpec:
@@ -297,7 +307,7 @@ _ASSIGNMENT_KEYS = {"name", "library", "required", "timeout", "time_limit", "pre
                     "datasets", "instructor_only", "ungraded_regions"}
 _SUBMISSION_KEYS = {"notebooks", "artifacts", "exclude", "zip_name", "max_file_mb"}
 _BUILD_KEYS = {"sources", "tasks", "timeout"}
-_TASK_KEYS = {"title", "points", "visibility", "timeout", "params"}
+_TASK_KEYS = {"title", "points", "visibility", "timeout", "params", "real_data"}
 _TOP_KEYS = {"assignment", "submission", "build", "student_library", "tasks"}
 
 
@@ -318,6 +328,7 @@ def _parse_task(doc: _Doc, tid: str, t: Any) -> TaskSpec:
         points=_number(doc, t, (*path, "points"), positive=False), visibility=vis,
         timeout=_number(doc, t, (*path, "timeout")) if "timeout" in t else None,
         params=_plain(doc, params, (*path, "params"), tables=True),
+        real_data=_string(doc, t, (*path, "real_data")) if "real_data" in t else None,
     )
 
 
@@ -358,6 +369,11 @@ def parse_declaration(text: str, source: str = DECLARATION) -> AssignmentSpec:
     if not isinstance(raw_tasks, dict) or not raw_tasks:
         raise ConfigError(f"{source}:{doc.line(('tasks',))}: no [tasks.<id>] tables")
     tasks = {tid: _parse_task(doc, tid, t) for tid, t in raw_tasks.items()}
+    for task in tasks.values():
+        if task.real_data is not None and task.real_data not in spec.datasets:
+            raise doc.error(("tasks", task.id, "real_data"),
+                            f"[tasks.{task.id}] real_data: {task.real_data!r} is not one of "
+                            f"[assignment] datasets {list(spec.datasets)}")
     for rid in spec.ungraded_regions:
         if rid in tasks:
             raise doc.error((*A, "ungraded_regions"),

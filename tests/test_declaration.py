@@ -98,6 +98,8 @@ BAD = {
                                     "unknown key 'comon' in [student_library]"),
     "student_library common not a folder name": (_edit('common = "cs231n"', 'common = "../x"'), 19,
                                                  "common must be a folder name of source/_common/"),
+    "real_data not a declared data set": (_edit("timeout = 120", 'timeout = 120\nreal_data = "mnist"'), 30,
+                                          "[tasks.fast] real_data: 'mnist' is not one of [assignment] datasets"),
     "invalid TOML": (_edit("points = 4", "points = "), 23, "invalid TOML"),
     "no tasks": (GOOD.split("[tasks.plain]")[0], 1, "no [tasks.<id>] tables"),
 }
@@ -140,4 +142,5 @@ def test_assignment2_declares_torch_its_build_and_its_thresholds() -> None:
     assert a2.instructor_only == ("my_model_weights.npz",) and a2.submission_spec.artifacts == ("my_model_weights.npz",)
     assert a1.build is None and a2.build is not None and set(a2.build.tasks) <= set(a2.tasks)
     threshold = a2.tasks["pytorch_my_model"].params["threshold"]
+    assert a2.real_data_tasks == {"pytorch_my_model": "cifar10"} and a1.real_data_tasks == {}
     assert set(threshold) == {"cifar10", "cifar10_subset", "generated"}
