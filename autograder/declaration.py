@@ -44,6 +44,17 @@ instructor-only files generation leaves out. Format::
     common = "cs231n"           # every file of source/_common/cs231n/, at the same
                                 # path (autograder/library.py); no table: none
 
+    [reference_model]           # optional: reference weights trained by the instructor
+    weights = "my_model_weights.npz"   # file of source/<name> it writes (instructor_only)
+    module = "cs231n/pytorch_models.py"  # the reference module the recipe uses
+    recipe = "cs231n_image_classifier"   # a recipe of coursegen.reference_model
+    data = "cifar10"            # one of [assignment] datasets
+    epochs = 10
+    seed = 0
+    options = { batch_size = 64, lr = 0.1 }  # the recipe's other settings
+                                # `python -m coursegen.reference_model <name>` trains it
+                                # and records what it was trained from (staleness check)
+
     [tasks.knn_two_loops]       # one table per graded task (at least one)
     title = "..."
     points = 4
@@ -107,6 +118,19 @@ class TaskSpec:
 
 
 @dataclass(frozen=True)
+class ReferenceModelSpec:
+    """How the reference weights are trained (``[reference_model]``)."""
+
+    weights: str
+    module: str
+    recipe: str
+    data: str
+    epochs: int
+    seed: int = 0
+    options: Mapping[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
 class BuildSpec:
     """What to compile (``sources``, relative to the library package), for which tasks."""
 
@@ -158,6 +182,7 @@ class AssignmentSpec:
     submission: SubmissionSpec | None = None  # None: defaults (see submission_spec)
     build: BuildSpec | None = None
     student_library: StudentLibrary = field(default_factory=StudentLibrary)
+    reference_model: ReferenceModelSpec | None = None
 
     @property
     def max_score(self) -> float:
@@ -308,7 +333,8 @@ _ASSIGNMENT_KEYS = {"name", "library", "required", "timeout", "time_limit", "pre
 _SUBMISSION_KEYS = {"notebooks", "artifacts", "exclude", "zip_name", "max_file_mb"}
 _BUILD_KEYS = {"sources", "tasks", "timeout"}
 _TASK_KEYS = {"title", "points", "visibility", "timeout", "params", "real_data"}
-_TOP_KEYS = {"assignment", "submission", "build", "student_library", "tasks"}
+_REFERENCE_MODEL_KEYS = {"weights", "module", "recipe", "data", "epochs", "seed", "options"}
+_TOP_KEYS = {"assignment", "submission", "build", "student_library", "reference_model", "tasks"}
 
 
 def _parse_task(doc: _Doc, tid: str, t: Any) -> TaskSpec:
@@ -414,7 +440,42 @@ def parse_declaration(text: str, source: str = DECLARATION) -> AssignmentSpec:
         raise doc.error((*L, "common"),
                         f"[student_library] common must be a folder name of source/_common/, got {common!r}")
     return replace(spec, tasks=tasks, submission=submission, build=build,
-                   student_library=StudentLibrary(common=common))
+                   student_library=StudentLibrary(common=common),
+                   reference_model=_parse_reference_model(doc, data, spec))
+
+
+def _parse_reference_model(doc: _Doc, data: dict[str, Any], spec: AssignmentSpec) -> ReferenceModelSpec | None:
+    if "reference_model" not in data:
+        return None
+    R = ("reference_model",)
+    r = _table(doc, data["reference_model"], R, _REFERENCE_MODEL_KEYS,
+               ("weights", "module", "recipe", "data", "epochs"))
+    paths = {}
+    for key in ("weights", "module"):
+        paths[key] = _string(doc, r, (*R, key))
+        if Path(paths[key]).is_absolute() or ".." in Path(paths[key]).parts:
+            raise doc.error((*R, key), f"[reference_model] {key} {paths[key]!r} must be a relative path")
+    if paths["weights"] not in spec.instructor_only:
+        raise doc.error((*R, "weights"), f"[reference_model] weights {paths['weights']!r} must be "
+                        "listed in [assignment] instructor_only (students never get it)")
+    name = _string(doc, r, (*R, "data"))
+    if name not in spec.datasets:
+        raise doc.error((*R, "data"), f"[reference_model] data {name!r} is not one of "
+                        f"[assignment] datasets {list(spec.datasets)}")
+    whole = {}
+    for key, default in (("epochs", None), ("seed", 0)):
+        value = r.get(key, default)
+        if isinstance(value, bool) or not isinstance(value, int) or value < (1 if key == "epochs" else 0):
+            raise doc.error((*R, key), f"[reference_model] {key} must be a whole number"
+                            f"{' > 0' if key == 'epochs' else ' >= 0'}, got {value!r}")
+        whole[key] = value
+    options = r.get("options", {})
+    if not isinstance(options, dict):
+        raise doc.error((*R, "options"), "[reference_model] options must be a table")
+    return ReferenceModelSpec(weights=paths["weights"], module=paths["module"],
+                              recipe=_string(doc, r, (*R, "recipe")), data=name,
+                              epochs=whole["epochs"], seed=whole["seed"],
+                              options=_plain(doc, options, (*R, "options"), tables=True))
 
 
 def load_tasks(path: str | os.PathLike[str]) -> AssignmentSpec:
