@@ -3,8 +3,9 @@
 Rendered from a :class:`autograder.report.Report` (or the ``report.json`` that
 ``autograder grade-all`` keeps next to each student's ``results.json``). Both
 formats carry the same content: the total, one row per task, and for every
-task whose details the audience may see, each failing test with its seed and
-the grader's message. Those messages never contain the hidden tests' source
+task whose details the audience may see, each failing test with the grader's
+message (and, for the instructor only, its seed: seeds are secret, see
+docs/threat-model.md). Those messages never contain the hidden tests' source
 (the plugin replaces pytest's traceback by a short message); the feedback adds
 nothing from the suite either.
 
@@ -124,8 +125,10 @@ def _task_result(task: TaskResult, audience: str) -> str:
     return f"{failing} of {len(counted)} tests failed"
 
 
-def _failures(tests: list[TestResult]) -> list[FailureView]:
-    return [FailureView(name=t.name, seed=t.seed, message=t.message or t.outcome)
+def _failures(tests: list[TestResult], instructor: bool) -> list[FailureView]:
+    # seeds are for the instructor's replay only: the base seed is secret
+    return [FailureView(name=t.name, seed=t.seed if instructor else None,
+                        message=t.message or t.outcome)
             for t in tests if t.outcome in ("failed", "error")]
 
 
@@ -159,7 +162,8 @@ def build_view(report: Report, *, student: str | None = None,
             if task.not_graded:
                 view.notes.append(task.not_graded)
             # an internal failure is the grader's, not the student's: instructors only
-            view.failures = _failures([t for t in task.tests if instructor or not t.internal])
+            view.failures = _failures([t for t in task.tests if instructor or not t.internal],
+                                      instructor)
         tasks.append(view)
     if withheld:
         score_line = (f"Score on the tasks shown here: {_num(round(shown_score, 2))} / "
@@ -176,8 +180,9 @@ def build_view(report: Report, *, student: str | None = None,
         else:
             problems.append(f"The grader itself failed while grading your submission: "
                             f"{GRADER_FAULT}.")
-    footer = [f"seed {report.seed} (every randomized test's own seed is given with it)"]
-    if instructor:
+    footer: list[str] = []
+    if instructor:  # the seeds replay the grading (--seed): never shown to students
+        footer.append(f"seed {report.seed} (every randomized test's own seed is given with it)")
         footer.append(f"data: {report.data_source}")
         footer.append(f"sandbox: {'isolated' if report.isolated else 'NOT isolated'} "
                       f"({report.isolation_note})")
