@@ -107,3 +107,26 @@ def test_other_data_makes_the_weights_stale(course: Path, tmp_path: Path) -> Non
 def test_an_assignment_without_a_reference_model_is_refused(capsys: pytest.CaptureFixture[str]) -> None:
     assert rm.main(["assignment1", "--root", str(REPO), "--check"]) == 1
     assert "assignment1 declares no [reference_model]" in capsys.readouterr().err
+
+
+def test_the_command_trains_from_the_declaration_and_records_it(course: Path, tmp_path: Path,
+                                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    """The generic command hands the declared settings to the declared recipe (replaced here by a
+    stand-in that writes a file: real training takes minutes) and records fresh weights."""
+    calls = []
+
+    def recipe(pm, data, data_dir, out, *, epochs, seed, threads, **options):
+        calls.append((data, epochs, seed, options, callable(getattr(pm, "build_my_model", None))))
+        out.write_bytes(b"weights trained with seed %d" % seed)
+        return "stand-in recipe"
+
+    monkeypatch.setitem(rm.RECIPES, "cs231n_image_classifier", recipe)
+    empty = tmp_path / "nodata"
+    empty.mkdir()
+    assert rm.stale_reasons("assignment2", course, empty) != [], "the stand-in recipe's code is another recipe"
+    assert rm.main(["assignment2", "--root", str(course), "--data-dir", str(empty)]) == 0
+    assert calls == [("cifar10", 10, 0, {"batch_size": 64, "lr": 0.1}, True)]
+    assert (course / "source/assignment2/my_model_weights.npz").read_bytes() == b"weights trained with seed 0"
+    record = json.loads(rm.record_path("assignment2", course).read_text())
+    assert record["how"] == "trained" and record["sha256"]["data"] is None, record
+    assert rm.stale_reasons("assignment2", course, empty) == []
