@@ -56,6 +56,36 @@ def chain(top: Path, levels: int, name: str = "d") -> Path:
     return path
 
 
+def remove_tree(top: Path) -> None:
+    """Delete ``top`` without recursion (this Python's shutil.rmtree and os.walk recurse, and
+    the deep chains here are deeper than the recursion limit: pytest's own clean-up of old
+    temporary folders would die on them)."""
+    stack = [str(top)]
+    while stack:
+        path = stack[-1]
+        try:
+            entries = list(os.scandir(path))
+        except FileNotFoundError:
+            stack.pop()
+            continue
+        subdirs = [e.path for e in entries if e.is_dir(follow_symlinks=False)]
+        for e in entries:
+            if not e.is_dir(follow_symlinks=False):
+                os.unlink(e.path)
+        if subdirs:
+            stack.extend(subdirs)
+        else:
+            os.rmdir(path)
+            stack.pop()
+
+
+@pytest.fixture(autouse=True)
+def _no_deep_leftovers(tmp_path: Path):
+    """Every test's temporary folder is removed iteratively when it ends."""
+    yield
+    remove_tree(tmp_path)
+
+
 def long_path_parts() -> list[str]:
     return [c * 200 for c in "pqrstu"]  # 6 names of 200 bytes: 1206 bytes with slashes
 
