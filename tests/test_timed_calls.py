@@ -206,6 +206,22 @@ def test_timeit_uses_the_graders_clock(sandbox: Sandbox) -> None:
     assert fast.cpu_steps == 2 * 4 and fast.wall_steps == 0, fast
 
 
+def test_transfers_of_a_forked_worker_are_charged_in_its_cpu_time(tmp_path: Path) -> None:
+    # A confined fork server is process 1 of a PID namespace: the worker's pid it
+    # reports is the namespace's number, so the stopwatch must find the host's.
+    from autograder.sandbox import Zygote
+
+    root = tmp_path / "sub"
+    (root / "stud").mkdir(parents=True)
+    (root / "stud" / "__init__.py").write_text("")
+    (root / "stud" / "code.py").write_text(STUDENT_LIB)
+    os.chmod(tmp_path, 0o755)
+    with Zygote(root, "stud") as z, Sandbox(root, "stud", zygote=z, timeout=20) as sb:
+        fast = sb.timeit(sb.lib.code.double, _vector, CHECK_DOUBLE, rng=np.random.default_rng(7),
+                         repeat=3, warmup=1)
+    assert fast.cpu_steps == 2 * 4 and fast.wall_steps == 0, fast
+
+
 @pytest.mark.parametrize("step", ["put", "get"])
 def test_work_moved_into_the_transfers_is_charged(sandbox: Sandbox, step: str) -> None:
     code = sandbox.lib.code

@@ -105,6 +105,43 @@ def _has_children(pid: int) -> bool:
     return False
 
 
+def _nspid(pid: int) -> str | None:
+    with open(f"/proc/{pid}/status") as fh:
+        for line in fh:
+            if line.startswith("NSpid:"):
+                return line.split()[-1]
+    return None
+
+
+def _children(pid: int) -> list[int]:
+    out: list[int] = []
+    for tid in os.listdir(f"/proc/{pid}/task"):
+        with open(f"/proc/{pid}/task/{tid}/children") as fh:
+            out += [int(c) for c in fh.read().split()]
+    return out
+
+
+def _worker_below(pid: int, uid: int | None) -> int:
+    """The process that runs the student's code, from the sandbox's process ``pid``.
+
+    A confined single worker is started as a root-owned holder outside a PID
+    namespace, whose child (running as ``uid``) is the namespace's process 1, a
+    small init; the worker is the init's first child, process 2 of the namespace.
+    """
+    try:
+        if uid is None or _real_uid(pid) == uid:
+            return pid
+        [init] = [c for c in _children(pid) if _real_uid(c) == uid] or [pid]
+        if init == pid or _nspid(init) != "1":
+            return init
+        for child in _children(init):
+            if _nspid(child) == "2" and _real_uid(child) == uid:
+                return child
+        return init
+    except (OSError, ValueError):
+        return pid
+
+
 def worker_cpu_seconds(pid: int, uid: int | None = None) -> float | None:
     """CPU seconds process ``pid`` has used: all its threads, finished ones included,
     plus the children it waited for. ``None`` when it cannot be read, when the
@@ -157,7 +194,9 @@ class Stopwatch:
         """A stopwatch for a sandbox's worker process ``proc`` (a forked worker runs as its
         zygote's uid when ``uid`` is None); ``seen`` holds the digests of earlier inputs."""
         zygote = getattr(proc, "zygote", None)
-        return cls(proc.pid, uid if uid is not None else getattr(zygote, "uid", None), seen=seen)
+        uid = uid if uid is not None else getattr(zygote, "uid", None)
+        pid = getattr(proc, "host_pid", proc.pid)  # a worker in a PID namespace: the host's pid
+        return cls(_worker_below(pid, uid) if pid is not None else -1, uid, seen=seen)
 
     def inputs(self, message: bytes) -> None:
         """Record the encoded arguments of a timed call; refuse bytes seen before.

@@ -302,3 +302,34 @@ class ForkedWorker:
 
     def kill(self) -> None:
         self.zygote.kill_worker(self.pid)
+
+    @property
+    def host_pid(self) -> int | None:
+        """This worker's pid as the grader's /proc numbers it (None when not found).
+
+        In a PID namespace ``pid`` is the namespace's own number; the host's is the
+        process of the zygote's uid whose ``NSpid`` ends with it (one namespace and
+        one leased uid per zygote, so the match is unique).
+        """
+        if not self.zygote.pid_namespace:
+            return self.pid
+        if getattr(self, "_host_pid", None) is None:
+            self._host_pid = host_pid_of(self.pid, self.zygote.uid)
+        return self._host_pid
+
+
+def host_pid_of(ns_pid: int, uid: int | None) -> int | None:
+    """The host pid of the process of ``uid`` whose innermost namespace pid is ``ns_pid``."""
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/status", encoding="ascii", errors="replace") as fh:
+                fields = dict(line.split(":", 1) for line in fh if ":" in line)
+        except OSError:
+            continue
+        nspids = fields.get("NSpid", "").split()
+        uids = fields.get("Uid", "").split()
+        if len(nspids) > 1 and nspids[-1] == str(ns_pid) and (uid is None or (uids and uids[0] == str(uid))):
+            return int(entry)
+    return None
