@@ -43,9 +43,14 @@ Shards (:mod:`autograder.shards`, :mod:`autograder.merge`)
 Resuming (:mod:`autograder.fingerprints`)
     A student is skipped when their folder holds a complete report (status
     ``graded`` or ``submission_problem``) made from the same submission bytes
-    (sha256 of the zip, or of the directory's files and names) and the same
-    grader (hidden suite, points table, reference library and grading options,
-    also a sha256). ``force=True`` regrades everyone. Failed gradings
+    (:func:`autograder.tree.fingerprint`: sha256 of the zip, or of the
+    directory's counting files and names) and the same grader (hidden suite,
+    points table, reference library and grading options, also a sha256). The
+    base seed is not part of that key: by default every grading draws its own
+    secret seed (recorded in the student's ``batch.json`` and ``report.json``),
+    and an unchanged student keeps the report made with theirs; with an
+    explicit ``seed``, a student whose report was made with another seed is
+    graded again. ``force=True`` regrades everyone. Failed gradings
     (``internal_error``, ``crashed``) are always retried.
 
 Timings
@@ -240,7 +245,6 @@ def grade_all(
     out.mkdir(parents=True, exist_ok=True)
     staging_root = out / STAGING_DIR
     shutil.rmtree(staging_root, ignore_errors=True)  # leftovers of an interrupted run
-    staging_root.mkdir()
     # the manifest describes a finished run only: an interrupted one leaves none
     (out / MANIFEST_FILE).unlink(missing_ok=True)
 
@@ -251,7 +255,8 @@ def grade_all(
         sha = fingerprint(entry.path)
         folder = out / entry.student
         prev = None if force else load_outcome(folder)
-        if prev is not None and prev.complete and prev.sha256 == sha and prev.grader_key == key:
+        if prev is not None and prev.complete and prev.sha256 == sha and prev.grader_key == key \
+                and (options.seed is None or prev.seed == options.seed):
             outcomes[entry.student] = prev
             continue
         work.append((entry, {
@@ -284,6 +289,7 @@ def grade_all(
             progress(Progress("graded", outcome, done, total, len(work)))
 
     try:
+        staging_root.mkdir()
         if work:
             if progress is not None:
                 progress(Progress("grading", None, done, total, len(work)))

@@ -16,7 +16,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from autograder.submission import SKIP_DIRS
+from autograder.tree import SKIP_DIRS
 
 __all__ = ["BatchError", "Discovery", "SubmissionEntry", "discover"]
 
@@ -94,7 +94,8 @@ def discover(submissions: str | os.PathLike[str], assignment: str, *,
         layout = "folder"
         for child in sorted(root.iterdir()):
             name = child.name
-            if name.startswith(".") or name in SKIP_DIRS or child.resolve() in excluded:
+            if name.startswith(".") or name in SKIP_DIRS or \
+                    Path(os.path.realpath(child)) in excluded:  # never raises on a link loop
                 continue
             if child.is_dir():
                 student, kind = name, "directory"

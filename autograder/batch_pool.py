@@ -88,7 +88,7 @@ def _child_main(job: dict[str, Any]) -> None:
         max_score=report.max_score, tasks={t.id: t.score for t in report.tasks},
         submission=job["path"], layout=job["layout"], sha256=job["sha256"],
         grader_key=job["grader_key"], message=message, timestamp=job["timestamp"],
-        audience=job["audience"], timing=timing,
+        audience=job["audience"], timing=timing, seed=report.seed,
     )
     write_student_files(staging, report, outcome)
 

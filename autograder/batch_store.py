@@ -58,6 +58,7 @@ class StudentOutcome:
     timestamp: str | None = None
     audience: str = DEFAULT_AUDIENCE
     timing: dict[str, Any] = field(default_factory=dict)
+    seed: int | None = None  # the secret base seed this grading used (replay with --seed)
     graded_now: bool = False  # not stored: True when graded by this run
 
     @property

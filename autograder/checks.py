@@ -2,7 +2,10 @@
 
 All helpers run in the grader process on plain data (numpy arrays, numbers).
 Failure messages name the output, the shapes, the worst index with the
-student's and the expected value, the error and the tolerance.
+student's value, the error and the tolerance; the expected (reference) value
+only for tests of visible tasks (:mod:`autograder.disclosure`): elsewhere the
+error is given as an order of magnitude, so the message cannot be solved for
+the expected value.
 """
 
 from __future__ import annotations
@@ -15,6 +18,8 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+
+from autograder.disclosure import expected_shown
 
 __all__ = [
     "CONCLUSIVE",
@@ -57,6 +62,15 @@ def _fmt(v: Any) -> str:
         np.isrealobj(v) else repr(v)
 
 
+def _magnitude(x: float) -> str:
+    """``x`` rounded down to a power of ten ("at least 1e-03"): no digits to solve for."""
+    if not math.isfinite(x):
+        return str(x)
+    if x <= 0:
+        return "0"
+    return f"at least {10.0 ** math.floor(math.log10(x)):.0e}"
+
+
 def assert_close(actual: Any, expected: Any, *, name: str, rtol: float = 1e-7,
                  atol: float = 0.0) -> None:
     """Assert ``actual`` (the student's) matches ``expected`` (the reference's).
@@ -91,9 +105,8 @@ def assert_close(actual: Any, expected: Any, *, name: str, rtol: float = 1e-7,
     if np.any(bad_a & ~bad_e):
         idx = tuple(int(i) for i in np.argwhere(bad_a & ~bad_e)[0])
         where = f" at index {idx}" if act.ndim else ""
-        raise AssertionError(
-            f"{name}: got a non-finite value {a[idx]}{where} (expected {_fmt(e[idx])})"
-        )
+        expected = f" (expected {_fmt(e[idx])})" if expected_shown() else ""
+        raise AssertionError(f"{name}: got a non-finite value {a[idx]}{where}{expected}")
     diff = np.abs(a - e)
     # positions where both are the same non-finite value count as equal
     same = bad_e & (a == e)
@@ -110,10 +123,14 @@ def assert_close(actual: Any, expected: Any, *, name: str, rtol: float = 1e-7,
     nbad = int(np.count_nonzero(~(excess <= 0)))
     denom = float(scale[idx]) if scale[idx] > 0 else 1.0
     where = f" at index {idx}" if act.ndim else ""
+    error = float(diff[idx]) / denom
+    if expected_shown():
+        detail = f"got {_fmt(a[idx])}, expected {_fmt(e[idx])}, relative error {error:.3g}"
+    else:
+        detail = f"relative error {_magnitude(error)}"
     raise AssertionError(
         f"{name}: {nbad} of {act.size} values differ (shape {act.shape}); worst{where}: "
-        f"got {_fmt(a[idx])}, expected {_fmt(e[idx])}, relative error "
-        f"{float(diff[idx]) / denom:.3g} > tolerance rtol={rtol:g}, atol={atol:g}"
+        f"{detail} > tolerance rtol={rtol:g}, atol={atol:g}"
     )
 
 
@@ -175,10 +192,14 @@ def assert_gradient(analytic: Any, f: Callable[[np.ndarray], Any], x: np.ndarray
     if worst <= tol:
         return
     idx = tuple(int(i) for i in np.unravel_index(int(np.argmax(err)), err.shape))
+    if expected_shown():
+        detail = (f"got {_fmt(ana[idx])}, numerical {_fmt(num[idx])}, relative error "
+                  f"{worst:.3g}")
+    else:
+        detail = f"relative error {_magnitude(worst)}"
     raise AssertionError(
         f"{name}: gradient check failed (shape {ana.shape}); worst at index {idx}: "
-        f"got {_fmt(ana[idx])}, numerical {_fmt(num[idx])}, relative error {worst:.3g} "
-        f"> tolerance {tol:g}"
+        f"{detail} > tolerance {tol:g}"
     )
 
 
@@ -304,8 +325,9 @@ def assert_speedup(student_round: Callable[[], Any], reference_round: Callable[[
     ``at_least / HOPELESS`` (noise cannot account for that much) and, when
     ``reference_round`` times the reference in CPU time of the grader's thread
     (``reference_cpu_time``), when it is at least ``at_least * CONCLUSIVE``. The
-    comparison is appended to :data:`SPEEDUPS`. A failure message gives both
-    times, the ratio, the threshold and the seed.
+    comparison is appended to :data:`SPEEDUPS` (with ``seed``). A failure
+    message gives both times, the ratio and the threshold; not the seed, which
+    the report keeps for the instructor (students see no seed).
     """
     student, reference = measure_speedup(
         student_round, reference_round, rounds=rounds, stop_below=at_least / HOPELESS,
@@ -317,12 +339,11 @@ def assert_speedup(student_round: Callable[[], Any], reference_round: Callable[[
     if result.passed:
         return result
     on = f" on {inputs}" if inputs else ""
-    at_seed = f" (seed {seed})" if seed is not None else ""
     raise AssertionError(
         f"{name} is too slow{on}: your code took {result.student_s * 1e3:.3g} ms (best of "
         f"{len(student)} calls), {reference_label} {result.reference_s * 1e3:.3g} ms (best of "
         f"{len(reference)}, timed in the same run): a speed-up of {result.ratio:.3g}x, but at "
-        f"least {at_least:g}x is required{at_seed}" + (f". {hint}" if hint else "")
+        f"least {at_least:g}x is required" + (f". {hint}" if hint else "")
     )
 
 

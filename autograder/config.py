@@ -16,6 +16,7 @@ else the parent of the installed ``autograder`` package when it contains
 from __future__ import annotations
 
 import os
+import secrets
 from pathlib import Path
 
 from autograder.declaration import (
@@ -31,6 +32,7 @@ from autograder.declaration import (
     AssignmentSpec,
     BuildSpec,
     ConfigError,
+    ReferenceModelSpec,
     StudentLibrary,
     SubmissionSpec,
     TaskSpec,
@@ -46,6 +48,7 @@ __all__ = [
     "AssignmentSpec",
     "BuildSpec",
     "ConfigError",
+    "ReferenceModelSpec",
     "DECLARATION",
     "DEFAULT_BUILD_TIMEOUT",
     "DEFAULT_EXCLUDE",
@@ -65,12 +68,16 @@ __all__ = [
     "parse_declaration",
     "suite_dir",
     "CACHE_DIR_ENV", "COURSE_ROOT_ENV", "DEFAULT_FSIZE_LIMIT_MB", "DEFAULT_MEMORY_LIMIT_MB",
-    "DEFAULT_RESULTS", "DEFAULT_SANDBOX_USER", "DEFAULT_SEED", "default_cache_dir", "find_course_root",
+    "DEFAULT_RESULTS", "DEFAULT_SANDBOX_USER", "DEFAULT_SEED", "SEED_BITS", "default_cache_dir",
+    "draw_seed", "find_course_root",
 ]
 
 # The one place for the grader's defaults (the CLI reads them from here; those of
 # the declaration's optional keys are autograder.declaration's, imported above).
-DEFAULT_SEED = 0
+# None: every grading draws a fresh secret base seed (draw_seed); the report records it
+# (report.json, results.json's extra_data) and `--seed N` replays a grading exactly.
+DEFAULT_SEED: int | None = None
+SEED_BITS = 63  # size of a drawn base seed (fits JSON and SQLite integers)
 DEFAULT_RESULTS = "results.json"
 DEFAULT_MEMORY_LIMIT_MB = 4096
 DEFAULT_FSIZE_LIMIT_MB = 64
@@ -113,3 +120,12 @@ def default_cache_dir(confined: bool) -> Path | None:
     if confined:
         return Path.home() / ".cache" / "cvcourse" / "autograder"
     return None
+
+
+def draw_seed() -> int:
+    """A fresh secret base seed (``SEED_BITS`` random bits from the OS's CSPRNG).
+
+    Not guessable from earlier seeds or from the per-test seeds derived from it
+    (:func:`autograder.plugin.derive_seed` hashes it): see docs/threat-model.md.
+    """
+    return secrets.randbits(SEED_BITS)

@@ -26,10 +26,6 @@ __all__ = ["CIFAR_SIZES", "WARM_ENV", "DataUse", "cifar", "dataset", "declared_d
 #: Environment variable through which ``grade-all`` tells its warm fork server which
 #: data sets to preload (comma-separated registry names).
 WARM_ENV = "CVCOURSE_WARM_DATASETS"
-#: Tasks that cannot be graded on a generated stand-in, per assignment that does not
-#: declare them yet: task -> the data set it needs for real (a model trained on
-#: real CIFAR-10 images says nothing about synthetic ones).
-_UNDECLARED_REAL_DATA_TASKS = {"assignment2": {"pytorch_my_model": "cifar10"}}
 #: Data sets of the assignments that do not declare theirs yet (until each
 #: assignment's declaration lists ``datasets``): every suite here uses CIFAR-10.
 _UNDECLARED_DEFAULT = ("cifar10",)
@@ -139,13 +135,10 @@ def declared_datasets(spec: Any) -> tuple[str, ...]:
 def real_data_tasks(spec: Any) -> dict[str, str]:
     """``{task: data set}`` of the tasks of ``spec`` that need the real data set to be graded.
 
-    From the declaration's ``real_data_tasks`` when it has that field, else the
-    default for assignments that do not declare theirs.
+    Declared per task (``real_data = "cifar10"`` in ``[tasks.<id>]``: a model
+    trained on real CIFAR-10 images says nothing about synthetic ones).
     """
-    declared = getattr(spec, "real_data_tasks", None)
-    if declared is not None:
-        return dict(declared)
-    return dict(_UNDECLARED_REAL_DATA_TASKS.get(getattr(spec, "name", ""), {}))
+    return dict(getattr(spec, "real_data_tasks", None) or {})
 
 
 def preload(names: tuple[str, ...] | None = None) -> None:

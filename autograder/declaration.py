@@ -44,11 +44,26 @@ instructor-only files generation leaves out. Format::
     common = "cs231n"           # every file of source/_common/cs231n/, at the same
                                 # path (autograder/library.py); no table: none
 
+    [reference_model]           # optional: reference weights trained by the instructor
+    weights = "my_model_weights.npz"   # file of source/<name> it writes (instructor_only)
+    module = "cs231n/pytorch_models.py"  # the reference module the recipe uses
+    recipe = "cs231n_image_classifier"   # a recipe of coursegen.reference_model
+    data = "cifar10"            # one of [assignment] datasets
+    epochs = 10
+    seed = 0
+    options = { batch_size = 64, lr = 0.1 }  # the recipe's other settings
+                                # `python -m coursegen.reference_model <name>` trains it
+                                # and records what it was trained from (staleness check)
+
     [tasks.knn_two_loops]       # one table per graded task (at least one)
     title = "..."
     points = 4
     visibility = "visible"      # visible | hidden | after_due_date | after_published
     timeout = 120               # optional per-task override
+    real_data = "cifar10"       # optional: a data set of [assignment] datasets this
+                                # task cannot be graded on without (a generated
+                                # stand-in says nothing): `autograder build` refuses a
+                                # bundle that would grade it on the stand-in
 
     [tasks.pytorch_my_model.params]  # optional: settings the task's tests read
     test_images = 500                # (thresholds, sizes): strings, numbers,
@@ -69,6 +84,17 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+from autograder.declaration_toml import (
+    _ID_RE,
+    ConfigError,
+    _Doc,
+    _number,
+    _plain,
+    _string,
+    _strings,
+    _table,
+)
+
 # Defaults of the declaration's optional keys (re-exported by autograder.config).
 DEFAULT_TIMEOUT = 60.0  # seconds per worker call
 DEFAULT_TIME_LIMIT = 900.0  # seconds for a whole submission
@@ -81,12 +107,7 @@ VISIBILITIES = ("visible", "hidden", "after_due_date", "after_published")
 DECLARATION = "tasks.toml"  # the declaration's file name in each suite folder
 PACKAGE_DIR = Path(__file__).resolve().parent
 SUITES_DIR = PACKAGE_DIR / "suites"
-_ID_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 _PACKAGE_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")  # a distribution name (PEP 508)
-
-
-class ConfigError(Exception):
-    """A configuration problem (bad declaration, unknown assignment, no course root)."""
 
 
 @dataclass(frozen=True)
@@ -99,6 +120,20 @@ class TaskSpec:
     visibility: str = "visible"
     timeout: float | None = None
     params: Mapping[str, Any] = field(default_factory=dict)
+    real_data: str | None = None  # data set needed for real (not a stand-in) to grade it
+
+
+@dataclass(frozen=True)
+class ReferenceModelSpec:
+    """How the reference weights are trained (``[reference_model]``)."""
+
+    weights: str
+    module: str
+    recipe: str
+    data: str
+    epochs: int
+    seed: int = 0
+    options: Mapping[str, Any] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -153,6 +188,7 @@ class AssignmentSpec:
     submission: SubmissionSpec | None = None  # None: defaults (see submission_spec)
     build: BuildSpec | None = None
     student_library: StudentLibrary = field(default_factory=StudentLibrary)
+    reference_model: ReferenceModelSpec | None = None
 
     @property
     def max_score(self) -> float:
@@ -163,6 +199,11 @@ class AssignmentSpec:
     def region_ids(self) -> frozenset[str]:
         """Every id a ``### BEGIN SOLUTION <id>`` marker of the library may name."""
         return frozenset(self.tasks) | frozenset(self.ungraded_regions)
+
+    @property
+    def real_data_tasks(self) -> dict[str, str]:
+        """``{task: data set}`` of the tasks that cannot be graded on a generated stand-in."""
+        return {t.id: t.real_data for t in self.tasks.values() if t.real_data is not None}
 
     @property
     def submission_spec(self) -> SubmissionSpec:
@@ -178,127 +219,13 @@ class AssignmentSpec:
 
 
 # --------------------------------------------------------------------------- parsing
-_HEADER = re.compile(r"^\s*\[\s*([^\[\]]+?)\s*\]\s*(?:#.*)?$")
-_KEY = re.compile(r"""^\s*((?:[A-Za-z0-9_-]+|"[^"]*"|'[^']*')(?:\s*\.\s*(?:[A-Za-z0-9_-]+|"[^"]*"|'[^']*'))*)\s*=""")
-_PART = re.compile(r"""[A-Za-z0-9_-]+|"[^"]*"|'[^']*'""")
-
-
-def _dotted(text: str) -> tuple[str, ...]:
-    return tuple(p.strip("\"'") for p in _PART.findall(text))
-
-
-class _Doc:
-    """The declaration's text, to name the line of a table, key or list entry in errors."""
-
-    def __init__(self, source: str, text: str) -> None:
-        self.source = source
-        self.lines = text.splitlines()
-        self.where: dict[tuple[str, ...], int] = {}
-        table: tuple[str, ...] = ()
-        for number, line in enumerate(self.lines, start=1):
-            m = _HEADER.match(line)
-            if m:
-                table = _dotted(m.group(1))
-                self.where.setdefault(table, number)
-                continue
-            m = _KEY.match(line)
-            if m:
-                self.where.setdefault(table + _dotted(m.group(1)), number)
-
-    def line(self, path: tuple[str, ...], value: Any = None) -> int:
-        """The line of ``path`` (or of its closest declared parent); of ``value`` in its list when given."""
-        for k in range(len(path), 0, -1):
-            if path[:k] in self.where:
-                start = self.where[path[:k]]
-                if isinstance(value, str) and k == len(path):
-                    for n in range(start, min(start + 200, len(self.lines)) + 1):
-                        if f'"{value}"' in self.lines[n - 1] or f"'{value}'" in self.lines[n - 1]:
-                            return n
-                return start
-        return 1
-
-    def error(self, path: tuple[str, ...], reason: str, value: Any = None) -> ConfigError:
-        return ConfigError(f"{self.source}:{self.line(path, value)}: {reason}")
-
-
-def _name(path: tuple[str, ...]) -> str:
-    """``("tasks", "knn", "points")`` -> ``[tasks.knn] points``."""
-    return f"[{'.'.join(path[:-1])}] {path[-1]}" if len(path) > 1 else f"[{path[0]}]"
-
-
-def _table(doc: _Doc, data: Any, path: tuple[str, ...], allowed: set[str],
-           required: tuple[str, ...] = ()) -> dict[str, Any]:
-    if not isinstance(data, dict):
-        raise doc.error(path, f"[{'.'.join(path)}] must be a table")
-    for key in data:
-        if key not in allowed:
-            raise doc.error((*path, key), f"unknown key {key!r} in [{'.'.join(path)}] "
-                                          f"(known: {', '.join(sorted(allowed))})")
-    for key in required:
-        if key not in data:
-            raise doc.error(path, f"[{'.'.join(path)}] needs {key!r}")
-    return data
-
-
-def _string(doc: _Doc, data: dict[str, Any], path: tuple[str, ...], default: str | None = None) -> str:
-    value = data.get(path[-1], default)
-    if not isinstance(value, str) or not value:
-        raise doc.error(path, f"{_name(path)} must be a non-empty string, got {value!r}")
-    return value
-
-
-def _number(doc: _Doc, data: dict[str, Any], path: tuple[str, ...], default: float | None = None,
-            *, positive: bool = True) -> float:
-    value = data.get(path[-1], default)
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise doc.error(path, f"{_name(path)} must be a number, got {value!r}")
-    if positive and not value > 0:
-        raise doc.error(path, f"{_name(path)} must be > 0, got {value!r}")
-    if not positive and value < 0:
-        raise doc.error(path, f"{_name(path)} must be >= 0, got {value!r}")
-    return float(value)
-
-
-def _strings(doc: _Doc, data: dict[str, Any], path: tuple[str, ...], *, kind: str = "string",
-             pattern: re.Pattern[str] | None = None, relative: bool = False,
-             nonempty: bool = False, default: tuple[str, ...] = ()) -> tuple[str, ...]:
-    value = data.get(path[-1], list(default))
-    if not isinstance(value, list) or (nonempty and not value):
-        raise doc.error(path, f"{_name(path)} must be a {'non-empty ' if nonempty else ''}list of {kind}s")
-    seen: set[str] = set()
-    for item in value:
-        if not isinstance(item, str) or not item:
-            raise doc.error(path, f"{_name(path)}: {item!r} is not a valid {kind}")
-        if pattern is not None and not pattern.match(item):
-            raise doc.error(path, f"{_name(path)}: {item!r} is not a valid {kind}", item)
-        if relative and (item.startswith("/") or "\\" in item or ".." in Path(item).parts):
-            raise doc.error(path, f"{_name(path)}: {item!r} must be a relative path inside the folder", item)
-        if item in seen:
-            raise doc.error(path, f"{_name(path)}: {item!r} is listed twice", item)
-        seen.add(item)
-    return tuple(value)
-
-
-def _plain(doc: _Doc, value: Any, path: tuple[str, ...], *, tables: bool) -> Any:
-    """Check a free-form setting: strings, numbers, booleans, lists and (if ``tables``) tables of them."""
-    if isinstance(value, (str, int, float, bool)):
-        return value
-    if isinstance(value, list):
-        return tuple(_plain(doc, v, path, tables=False) for v in value)
-    if isinstance(value, dict) and tables:
-        for key in value:
-            if not _ID_RE.match(key):
-                raise doc.error((*path, key), f"{_name((*path, key))}: key must be an identifier")
-        return {k: _plain(doc, v, (*path, k), tables=True) for k, v in value.items()}
-    raise doc.error(path, f"{_name(path)} has an unsupported value {value!r}")
-
-
 _ASSIGNMENT_KEYS = {"name", "library", "required", "timeout", "time_limit", "preload", "packages",
                     "datasets", "instructor_only", "ungraded_regions"}
 _SUBMISSION_KEYS = {"notebooks", "artifacts", "exclude", "zip_name", "max_file_mb"}
 _BUILD_KEYS = {"sources", "tasks", "timeout"}
-_TASK_KEYS = {"title", "points", "visibility", "timeout", "params"}
-_TOP_KEYS = {"assignment", "submission", "build", "student_library", "tasks"}
+_TASK_KEYS = {"title", "points", "visibility", "timeout", "params", "real_data"}
+_REFERENCE_MODEL_KEYS = {"weights", "module", "recipe", "data", "epochs", "seed", "options"}
+_TOP_KEYS = {"assignment", "submission", "build", "student_library", "reference_model", "tasks"}
 
 
 def _parse_task(doc: _Doc, tid: str, t: Any) -> TaskSpec:
@@ -318,6 +245,7 @@ def _parse_task(doc: _Doc, tid: str, t: Any) -> TaskSpec:
         points=_number(doc, t, (*path, "points"), positive=False), visibility=vis,
         timeout=_number(doc, t, (*path, "timeout")) if "timeout" in t else None,
         params=_plain(doc, params, (*path, "params"), tables=True),
+        real_data=_string(doc, t, (*path, "real_data")) if "real_data" in t else None,
     )
 
 
@@ -358,6 +286,11 @@ def parse_declaration(text: str, source: str = DECLARATION) -> AssignmentSpec:
     if not isinstance(raw_tasks, dict) or not raw_tasks:
         raise ConfigError(f"{source}:{doc.line(('tasks',))}: no [tasks.<id>] tables")
     tasks = {tid: _parse_task(doc, tid, t) for tid, t in raw_tasks.items()}
+    for task in tasks.values():
+        if task.real_data is not None and task.real_data not in spec.datasets:
+            raise doc.error(("tasks", task.id, "real_data"),
+                            f"[tasks.{task.id}] real_data: {task.real_data!r} is not one of "
+                            f"[assignment] datasets {list(spec.datasets)}")
     for rid in spec.ungraded_regions:
         if rid in tasks:
             raise doc.error((*A, "ungraded_regions"),
@@ -398,7 +331,42 @@ def parse_declaration(text: str, source: str = DECLARATION) -> AssignmentSpec:
         raise doc.error((*L, "common"),
                         f"[student_library] common must be a folder name of source/_common/, got {common!r}")
     return replace(spec, tasks=tasks, submission=submission, build=build,
-                   student_library=StudentLibrary(common=common))
+                   student_library=StudentLibrary(common=common),
+                   reference_model=_parse_reference_model(doc, data, spec))
+
+
+def _parse_reference_model(doc: _Doc, data: dict[str, Any], spec: AssignmentSpec) -> ReferenceModelSpec | None:
+    if "reference_model" not in data:
+        return None
+    R = ("reference_model",)
+    r = _table(doc, data["reference_model"], R, _REFERENCE_MODEL_KEYS,
+               ("weights", "module", "recipe", "data", "epochs"))
+    paths = {}
+    for key in ("weights", "module"):
+        paths[key] = _string(doc, r, (*R, key))
+        if Path(paths[key]).is_absolute() or ".." in Path(paths[key]).parts:
+            raise doc.error((*R, key), f"[reference_model] {key} {paths[key]!r} must be a relative path")
+    if paths["weights"] not in spec.instructor_only:
+        raise doc.error((*R, "weights"), f"[reference_model] weights {paths['weights']!r} must be "
+                        "listed in [assignment] instructor_only (students never get it)")
+    name = _string(doc, r, (*R, "data"))
+    if name not in spec.datasets:
+        raise doc.error((*R, "data"), f"[reference_model] data {name!r} is not one of "
+                        f"[assignment] datasets {list(spec.datasets)}")
+    whole = {}
+    for key, default in (("epochs", None), ("seed", 0)):
+        value = r.get(key, default)
+        if isinstance(value, bool) or not isinstance(value, int) or value < (1 if key == "epochs" else 0):
+            raise doc.error((*R, key), f"[reference_model] {key} must be a whole number"
+                            f"{' > 0' if key == 'epochs' else ' >= 0'}, got {value!r}")
+        whole[key] = value
+    options = r.get("options", {})
+    if not isinstance(options, dict):
+        raise doc.error((*R, "options"), "[reference_model] options must be a table")
+    return ReferenceModelSpec(weights=paths["weights"], module=paths["module"],
+                              recipe=_string(doc, r, (*R, "recipe")), data=name,
+                              epochs=whole["epochs"], seed=whole["seed"],
+                              options=_plain(doc, options, (*R, "options"), tables=True))
 
 
 def load_tasks(path: str | os.PathLike[str]) -> AssignmentSpec:

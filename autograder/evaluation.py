@@ -8,8 +8,10 @@ student's code reports. The pattern every suite follows:
    shapes and finiteness checked, the student's fault when wrong),
 3. compute the scores in the grader, with the REFERENCE model loaded with those
    parameters, on evaluation rows the grader draws (:func:`held_out`): a random
-   subset of a pool the student never gets, in an order fixed by the test's
-   seed, which is random per grading run unless the instructor fixes it,
+   subset of a pool the student never gets, drawn from the ``secret_rng``
+   fixture (not from the test's seed, which the worker knows), itself derived
+   from the secret base seed that is random per grading run unless the
+   instructor fixes it,
 4. :func:`accuracy` of those scores against labels that never left the grader.
 """
 

@@ -1,20 +1,20 @@
-"""Compiling a library's Cython extensions: the student's inside the sandbox, the reference's here.
+"""Compiling a library's Cython extensions: the student's by the grader, the reference's here.
 
 An assignment whose library holds Cython sources declares them in the
 ``[build]`` table of its declaration (``sources``, ``tasks``, ``timeout``: see
 :mod:`autograder.config`), parsed into :class:`autograder.config.BuildSpec`.
 
-The student's extension is compiled ONCE per submission, inside a sandboxed
-worker (``Sandbox.build``): the worker copies the submitted package (sources
-only: compiled files shipped in the submission are left out) into a writable
-folder of the submission's fork server, compiles it there with Cython and the
-C compiler in a child process (this file, run as a script: it imports only
-the standard library, setuptools and Cython), and puts that folder first on
-``sys.path``. Later workers forked from the same fork server find the result
-(``result.json``) and import the compiled copy. The grader never imports
-anything the student built. A failed build fails only the tests of the
-declared tasks, with the compiler's message; the other tasks import the
-submission as usual.
+The student's extension is compiled ONCE per submission, before any of the
+submission's code runs (:func:`autograder.builds.build_submission`): in a confined worker of
+its own (a uid of its own, no student module imported), which copies the
+submitted package (sources only: compiled files shipped in the submission
+are left out) into its working folder and compiles it there with Cython and
+the C compiler in a child process (this file, run as a script: it imports
+only the standard library, setuptools and Cython; ``# distutils:`` options
+in the source that would change what is compiled or linked are ignored).
+Once that worker and everything it started are gone, the grader itself
+judges and takes the result (:mod:`autograder.builds`, grader side: this file
+is also copied next to the worker and imports only the standard library).
 
 The reference's extension (trusted code) is compiled in place, in the
 grader's process tree, when it is missing or older than its source
@@ -73,6 +73,13 @@ def compile_inplace(root: Path, library: str, sources: list[str]) -> int:
                       extra_compile_args=["-O3"]) for s in sources]
     try:
         modules = cythonize(exts, language_level=3, quiet=True, force=True)
+        for module in modules:  # ``# distutils:`` lines in a source change nothing linked
+            module.sources = [s for s in module.sources
+                              if os.path.splitext(s)[1] in (".c", ".cpp")][:1]
+            module.extra_compile_args = ["-O3"]
+            for name in ("extra_link_args", "libraries", "library_dirs",
+                         "runtime_library_dirs", "extra_objects"):
+                setattr(module, name, [])
         dist = Distribution({"name": f"{library}-extensions", "ext_modules": modules,
                              "script_args": ["build_ext", "--inplace", "--build-temp",
                                              "_build_temp", "--build-lib", "_build_temp/lib"]})
@@ -143,14 +150,6 @@ def _kill_group(proc: subprocess.Popen[bytes]) -> None:
         proc.kill()
     except OSError:
         pass
-
-
-def failure_message(result: dict[str, Any], sources: tuple[str, ...], library: str) -> str:
-    """The student-facing message of a failed build (compiler output tail included)."""
-    names = ", ".join(f"{library}/{s}" for s in sources)
-    log = str(result.get("log") or "no output")[-LOG_TAIL:]
-    return (f"your Cython extension ({names}) did not compile, so this test could not run. "
-            f"Build it yourself with `python build_ext.py`; the compiler said:\n{log}")
 
 
 def ensure_reference_built(pkg_dir: Path, library: str, sources: tuple[str, ...],

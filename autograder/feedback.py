@@ -3,8 +3,9 @@
 Rendered from a :class:`autograder.report.Report` (or the ``report.json`` that
 ``autograder grade-all`` keeps next to each student's ``results.json``). Both
 formats carry the same content: the total, one row per task, and for every
-task whose details the audience may see, each failing test with its seed and
-the grader's message. Those messages never contain the hidden tests' source
+task whose details the audience may see, each failing test with the grader's
+message (and, for the instructor only, its seed: seeds are secret, see
+docs/threat-model.md). Those messages never contain the hidden tests' source
 (the plugin replaces pytest's traceback by a short message); the feedback adds
 nothing from the suite either.
 
@@ -142,15 +143,19 @@ def _task_result(task: TaskResult, audience: str) -> str:
     return f"{failing} of {len(counted)} tests failed"
 
 
-def _failures(tests: list[TestResult], task: TaskResult,
-              shown: dict[tuple[str, str], str]) -> list[FailureView]:
-    """One view per distinct message; a message already shown under another task is cited."""
+def _failures(tests: list[TestResult], task: TaskResult, shown: dict[tuple[str, str], str],
+              instructor: bool) -> list[FailureView]:
+    """One view per distinct message; a message already shown under another task is cited.
+
+    Seeds are for the instructor's replay only: the base seed is secret.
+    """
     views = []
     for group in failure_groups(tests):
         first, message = group[0], failure_text(group[0])
         where = shown.setdefault((message, task.visibility), task.id)
-        others = [(g.name, g.seed) for g in group[1:]]
-        views.append(FailureView(name=first.name, seed=first.seed, message=message, others=others,
+        others = [(g.name, g.seed if instructor else None) for g in group[1:]]
+        views.append(FailureView(name=first.name, seed=first.seed if instructor else None,
+                                 message=message, others=others,
                                  shown_under=None if where == task.id else where))
     return views
 
@@ -187,7 +192,7 @@ def build_view(report: Report, *, student: str | None = None,
                 view.notes.append(task.not_graded)
             # an internal failure is the grader's, not the student's: instructors only
             view.failures = _failures([t for t in task.tests if instructor or not t.internal],
-                                      task, shown)
+                                      task, shown, instructor)
             measured = [t.note for t in task.tests if t.note and t.outcome == "passed"]
             if measured and view.result == "passed":
                 view.result = f"passed ({'; '.join(measured)})"
@@ -207,8 +212,9 @@ def build_view(report: Report, *, student: str | None = None,
         else:
             problems.append(f"The grader itself failed while grading your submission: "
                             f"{GRADER_FAULT}.")
-    footer = [f"seed {report.seed} (every randomized test's own seed is given with it)"]
-    if instructor:
+    footer: list[str] = []
+    if instructor:  # the seeds replay the grading (--seed): never shown to students
+        footer.append(f"seed {report.seed} (every randomized test's own seed is given with it)")
         footer.append(f"data: {report.data_source}")
         footer.append(f"sandbox: {'isolated' if report.isolated else 'NOT isolated'} "
                       f"({report.isolation_note})")

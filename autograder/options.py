@@ -26,13 +26,14 @@ class GradeOptions:
 
     Built from the command line by :meth:`from_args` (which validates them,
     once, for both commands) and handed to :func:`autograder.runner.grade` as
-    :meth:`grade_kwargs`. Fields: ``seed`` (base seed), ``course_root``,
+    :meth:`grade_kwargs`. Fields: ``seed`` (base seed; ``None``: a fresh secret one
+    per grading, see :func:`autograder.config.draw_seed`), ``course_root``,
     ``data_dir``, ``timeout`` (seconds per call, overriding ``tasks.toml``),
     ``time_limit`` (seconds per submission), ``memory_limit_mb`` (per worker),
     ``sandbox_user``, ``suite_dir``, ``require_isolation``.
     """
 
-    seed: int = cfg.DEFAULT_SEED
+    seed: int | None = cfg.DEFAULT_SEED  # None: each grading draws its own secret seed
     course_root: str | None = None
     data_dir: str | None = None
     timeout: float | None = None
@@ -74,7 +75,10 @@ class GradeOptions:
 def add_grading_options(g: argparse.ArgumentParser) -> None:
     """Add the options that decide how each submission is graded."""
     g.add_argument("--seed", type=int, default=cfg.DEFAULT_SEED,
-                   help=f"base seed for the per-test seeds (default {cfg.DEFAULT_SEED})")
+                   help="base seed of the per-test seeds (default: a fresh secret random "
+                        "seed for each submission, recorded in report.json/batch.json and "
+                        "results.json's extra_data, never shown to students; pass a recorded "
+                        "seed to replay that grading)")
     g.add_argument("--course-root", default=None,
                    help=f"course root holding source/<assignment>/ (default: ${cfg.COURSE_ROOT_ENV}"
                         " or the checkout containing the autograder package)")

@@ -2,9 +2,9 @@
 
 It registers one marker per task of ``tasks.toml``, checks that every test
 carries exactly one, provides the fixtures the suites use (``student``,
-``reference``, ``seed``, ``rng``, ``dataset``, ``cifar``, ``submission``) and records each
-test's outcome with a student-readable message (never the hidden test's source
-or pytest's traceback).
+``reference``, ``seed``, ``rng``, ``secret_rng``, ``dataset``, ``cifar``,
+``submission``) and records each test's outcome with a student-readable message
+(never the hidden test's source or pytest's traceback).
 """
 
 from __future__ import annotations
@@ -26,7 +26,7 @@ from typing import Any
 import numpy as np
 import pytest
 
-from autograder import extensions
+from autograder import builds, disclosure, extensions
 from autograder.config import DEFAULT_MEMORY_LIMIT_MB, AssignmentSpec
 from autograder.data import DataUse
 from autograder.reference import ReferenceResults, load_reference
@@ -52,10 +52,6 @@ class BudgetExhausted(Exception):
     """The submission's overall time limit ran out before this test started."""
 
 
-class BuildFailed(Exception):
-    """The submission's Cython extension did not compile (message: the compiler's tail)."""
-
-
 @dataclass
 class RunContext:
     """Everything a run of the plugin needs to know."""
@@ -76,9 +72,10 @@ class RunContext:
     cache_dir: Path | None = None  # on-disk memo of reference results (None: memory only)
 
 
-def derive_seed(base_seed: int, item: pytest.Item) -> int:
-    """Stable 32-bit seed from the run's base seed and the test's file name + name."""
-    key = f"{base_seed}:{Path(str(item.path)).name}::{item.name}"
+def derive_seed(base_seed: int, item: pytest.Item, purpose: str = "") -> int:
+    """Stable 32-bit seed from the base seed, the test's file + name and ``purpose``."""
+    key = (f"{purpose}:" if purpose else "") + \
+        f"{base_seed}:{Path(str(item.path)).name}::{item.name}"
     return int.from_bytes(hashlib.sha256(key.encode()).digest()[:4], "big")
 
 
@@ -107,7 +104,7 @@ def describe_exception(exc: BaseException) -> tuple[str, bool]:
         return f"your code's worker process died: {exc.reason}", False
     if isinstance(exc, BudgetExhausted):
         return BUDGET_MESSAGE, False
-    if isinstance(exc, BuildFailed):
+    if isinstance(exc, builds.BuildFailed):
         return str(exc)[:4000], False
     if isinstance(exc, pytest.fail.Exception):
         return str(exc.msg or "failed"), False
@@ -143,16 +140,13 @@ class GraderPlugin:
             ctx.spec.name, ctx.course_root / "source" / ctx.spec.name / ctx.spec.library,
             ctx.cache_dir, ctx.spec.student_library)
         self.build_spec = ctx.spec.build
-        self.build_note = ""  # how the submission's extension build went (for the log)
+        self.ext = builds.ExtensionBuild(self.build_spec)  # the grader's record of the build
 
     # -- workers ---------------------------------------------------------------
-    def zygote(self) -> Zygote | None:
-        """The submission's fork server, started on first use (None: start workers afresh).
-
-        A zygote that died (the student's code may kill it: it runs as the same
-        uid) is replaced; after three failures the run falls back to starting
-        every worker as a new process.
-        """
+    def zygote(self, ext_dir: str | None = None) -> Zygote | None:
+        """The submission's fork server (``ext_dir``: the compiled package), started on
+        first use and replaced when it died; ``None`` after three failures (then every
+        worker starts as a new process)."""
         if not self.ctx.use_zygote or self._zygote_failures >= 3:
             return None
         if self._zygote is not None and self._zygote.alive:
@@ -163,7 +157,7 @@ class GraderPlugin:
                 self.ctx.submission.root, self.ctx.spec.library,
                 memory_limit_mb=self.ctx.memory_limit_mb, sandbox_user=self.ctx.sandbox_user,
                 python=self.ctx.python, hide=[self.ctx.course_root, *self.ctx.hide],
-                preload=self.ctx.spec.preload)
+                preload=self.ctx.spec.preload, ext_dir=ext_dir)
         except WorkerDied:
             self._zygote_failures += 1
             self._zygote = None
@@ -174,6 +168,14 @@ class GraderPlugin:
         if self._zygote is not None:
             self._zygote.close()
             self._zygote = None
+
+    def extension_folder(self, task: str | None) -> str | None:
+        """The compiled package's folder, built before any student code runs (see
+        :class:`autograder.builds.ExtensionBuild`, which raises ``BuildFailed``)."""
+        return self.ext.folder(task, self.ctx.submission.root, self.ctx.spec.library,
+                               self.ctx.deadline, memory_limit_mb=self.ctx.memory_limit_mb,
+                               sandbox_user=self.ctx.sandbox_user, python=self.ctx.python,
+                               hide=[self.ctx.course_root, *self.ctx.hide])
 
     def zygote_failed(self) -> None:
         """The fork server could not fork a worker: count it and stop it (see :meth:`zygote`)."""
@@ -194,6 +196,8 @@ class GraderPlugin:
 
     def pytest_sessionfinish(self, session: pytest.Session) -> None:
         self.close_zygote()
+        self.ext.remove()
+        disclosure.clear()  # outside a run, checks show expected values again
 
     # -- configuration and collection ----------------------------------------
     def pytest_configure(self, config: pytest.Config) -> None:
@@ -241,6 +245,7 @@ class GraderPlugin:
         seed = derive_seed(self.ctx.seed, item)
         random.seed(seed)
         np.random.seed(seed)
+        disclosure.set_visibility(self.ctx.spec.tasks, self.item_task.get(item.nodeid))
         if time.monotonic() >= self.ctx.deadline:
             raise BudgetExhausted(BUDGET_MESSAGE)
 
@@ -315,6 +320,11 @@ def rng(seed: int) -> np.random.Generator:
     return np.random.default_rng(seed)
 
 @pytest.fixture
+def secret_rng(request: pytest.FixtureRequest) -> np.random.Generator:
+    """A stream the worker cannot reproduce, for what it must not predict (threat model)."""
+    return np.random.default_rng(derive_seed(_plugin(request).ctx.seed, request.node, "secret"))
+
+@pytest.fixture
 def submission(request: pytest.FixtureRequest) -> Submission:
     """The prepared submission (``root``, ``original``, ``kind``, ``notes``)."""
     plugin = _plugin(request)
@@ -339,7 +349,8 @@ def student(request: pytest.FixtureRequest, seed: int) -> Iterator[Sandbox]:
     plugin = _plugin(request)
     task = plugin.item_task.get(request.node.nodeid)
     kwargs = _worker_options(plugin, task, seed)
-    zygote = plugin.zygote()
+    kwargs["ext_dir"] = ext_dir = plugin.extension_folder(task)  # before any student code
+    zygote = plugin.zygote(ext_dir)
     try:
         sandbox = Sandbox(plugin.ctx.submission.root, plugin.ctx.spec.library, zygote=zygote,
                           **kwargs)
@@ -349,20 +360,6 @@ def student(request: pytest.FixtureRequest, seed: int) -> Iterator[Sandbox]:
         plugin.zygote_failed()  # start this worker afresh
         sandbox = Sandbox(plugin.ctx.submission.root, plugin.ctx.spec.library, **kwargs)
     plugin.worker_started(sandbox)
-    spec = plugin.build_spec
-    if spec is not None and task in spec.tasks:
-        try:  # compiled once per fork server, in the sandbox; later workers reuse it
-            built = sandbox.build(spec.sources, timeout=max(1.0, min(
-                spec.timeout, plugin.ctx.deadline - time.monotonic())))
-        except BaseException:
-            sandbox.close()
-            raise
-        plugin.build_note = f"extension built in {built.get('seconds', 0):g} s" \
-            if built.get("ok") else "extension build failed"
-        if not built.get("ok"):
-            sandbox.close()
-            raise BuildFailed(extensions.failure_message(built, spec.sources,
-                                                        plugin.ctx.spec.library))
     try:
         yield sandbox
     finally:

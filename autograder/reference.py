@@ -23,6 +23,7 @@ from typing import Any
 
 from autograder import library as student_library
 from autograder.config import StudentLibrary
+from autograder.fingerprints import reference_fingerprint
 
 __all__ = ["ReferenceResults", "load_reference"]
 
@@ -101,14 +102,8 @@ class ReferenceResults:
     def fingerprint(self) -> str:
         """sha256 over the reference library's files, shared ones included (a changed
         reference is a new key)."""
-        if self._fingerprint is None:
-            lib = self.library_dir
-            files = student_library.library_files(lib.parent, lib.name, self.shared)
-            h = hashlib.sha256()
-            for rel, path in files.items():
-                if path.suffix in (".py", ".pyx"):
-                    h.update(rel.encode() + b"\0" + path.read_bytes())
-            self._fingerprint = h.hexdigest()
+        if self._fingerprint is None:  # the same rule as grade-all's grader key
+            self._fingerprint = reference_fingerprint(self.library_dir, self.shared)
         return self._fingerprint
 
     def get(self, key: str, compute: Callable[[], dict[str, Any]]) -> dict[str, Any]:

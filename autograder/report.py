@@ -51,7 +51,7 @@ class Report:
 
     assignment: str
     tasks: list[TaskResult]
-    seed: int
+    seed: int | None  # the base seed (secret: instructor-side only); None if never known
     score: float = 0.0
     max_score: float = 0.0
     execution_time: float = 0.0
@@ -67,13 +67,15 @@ class Report:
     worker_seconds: float = 0.0  # starting and stopping workers
 
     def summary(self) -> str:
-        """The report's top-level text (Gradescope's ``output``)."""
+        """The report's top-level text (Gradescope's ``output``, shown to the student).
+
+        It names no seed: the base seed is secret (see docs/threat-model.md).
+        """
         lines = [f"{self.assignment}: {self.score:g} / {self.max_score:g} points"]
         if self.submission_problem:
             lines.append(f"Your submission could not be graded: {self.submission_problem}")
         for msg in self.internal_errors:
             lines.append(f"internal grader error: {msg}")
-        lines.append(f"seed: {self.seed}")
         lines.append(f"data: {self.data_source}")
         lines.append(
             f"sandbox: {'isolated' if self.isolated else 'NOT isolated'} ({self.isolation_note})"
@@ -91,13 +93,9 @@ CITED_CHARS = 120
 _FAILED = ("failed", "error")
 
 
-def _named(t: TestResult) -> str:
-    return t.name if t.seed is None else f"{t.name} [seed {t.seed}]"
-
-
 def _test_line(t: TestResult) -> str:
     status = {"passed": "PASS", "skipped": "SKIP"}.get(t.outcome, "FAIL")
-    line = f"{status} {_named(t)}"
+    line = f"{status} {t.name}"  # no seed: students see none (docs/threat-model.md)
     if t.message and t.outcome != "passed":
         line += f": {t.message}"
     if t.note:
@@ -141,7 +139,7 @@ def _task_lines(task: TaskResult, shown: dict[tuple[str, str], str]) -> list[str
         if group is None:  # said with the first test of its group
             continue
         message = failure_text(t)
-        names = ", ".join(_named(g) for g in group)
+        names = ", ".join(g.name for g in group)  # no seeds: students see none
         count = f" (the same failure in {len(group)} tests)" if len(group) > 1 else ""
         where = shown.setdefault((message, task.visibility), task.id)
         text = message if where == task.id else f"{cite(message)} [in full under task {where}]"
@@ -150,7 +148,12 @@ def _task_lines(task: TaskResult, shown: dict[tuple[str, str], str]) -> list[str
 
 
 def gradescope_results(report: Report) -> dict[str, Any]:
-    """The report in Gradescope's ``results.json`` format (one entry per task)."""
+    """The report in Gradescope's ``results.json`` format (one entry per task).
+
+    Seeds (the base seed and each test's) go only into ``extra_data``, which
+    Gradescope stores for the instructor and does not show the student; the
+    ``output`` texts the student reads name none.
+    """
     tests = []
     shown: dict[tuple[str, str], str] = {}
     for task in report.tasks:
@@ -177,7 +180,9 @@ def gradescope_results(report: Report) -> dict[str, Any]:
         "stdout_visibility": "hidden",
         "extra_data": {
             "max_score": report.max_score,
-            "seed": report.seed,
+            "seed": report.seed,  # extra_data is stored, not shown to students
+            "test_seeds": {t.name: t.seed for task in report.tasks for t in task.tests
+                           if t.seed is not None},
             "data_source": report.data_source,
             "data_sources": dict(report.data_sources),
             "isolated": report.isolated,

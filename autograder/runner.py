@@ -80,7 +80,7 @@ def grade(
     assignment: str,
     *,
     results_path: str | os.PathLike[str] | None = None,
-    seed: int = cfg.DEFAULT_SEED,
+    seed: int | None = cfg.DEFAULT_SEED,
     course_root: str | os.PathLike[str] | None = None,
     data_dir: str | os.PathLike[str] | None = None,
     timeout: float | None = None,
@@ -97,7 +97,10 @@ def grade(
 
     ``suite_dir`` defaults to ``autograder/suites/<assignment>/``. ``tasks``
     restricts the run to those task ids (the others are reported as not
-    graded); the default grades every task. With ``require_isolation``, a run
+    graded); the default grades every task. ``seed`` is the base seed of the
+    per-test seeds; ``None`` (the default) draws a fresh secret one
+    (:func:`autograder.config.draw_seed`), recorded in the report. With
+    ``require_isolation``, a run
     where workers cannot be confined (see
     :func:`autograder.sandbox.isolation_available`) grades nothing and reports
     an internal error instead. Raises
@@ -107,6 +110,7 @@ def grade(
     written to ``results_path`` when given.
     """
     start = time.monotonic()
+    seed = cfg.draw_seed() if seed is None else int(seed)
     suite = Path(suite_dir) if suite_dir is not None else cfg.suite_dir(assignment)
     spec = cfg.load_tasks(suite / "tasks.toml")
     selected = None if tasks is None else tuple(tasks)

@@ -10,18 +10,18 @@ for the student.
 from __future__ import annotations
 
 import os
-import shutil
 import stat
 import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 
+from autograder import tree
 from autograder.config import AssignmentSpec
 
 MAX_FILES = 5000
 MAX_TOTAL_BYTES = 200 * 1024 * 1024
 MAX_FILE_BYTES = 50 * 1024 * 1024
-SKIP_DIRS = frozenset({"__MACOSX", "__pycache__", ".git", ".ipynb_checkpoints"})
+SKIP_DIRS = tree.SKIP_DIRS
 
 
 class SubmissionProblem(Exception):
@@ -43,48 +43,49 @@ class Submission:
 
 
 def _skip(parts: tuple[str, ...]) -> bool:
-    return any(p in SKIP_DIRS for p in parts[:-1]) or parts[-1].startswith("._") or \
-        parts[-1] in (".DS_Store", "__MACOSX") or parts[-1].endswith((".pyc", ".pyo"))
+    return not tree.counts(parts)
 
 
 def _copy_directory(src: Path, dest: Path, notes: list[str], links: set[str]) -> None:
     count = 0
     total = 0
-    for dirpath, dirnames, filenames in os.walk(src, followlinks=False):
-        rel_dir = Path(dirpath).relative_to(src)
-        keep = []
-        for d in dirnames:
-            if d in SKIP_DIRS:
-                continue
-            if os.path.islink(os.path.join(dirpath, d)):
-                notes.append(f"ignored the symbolic link {rel_dir / d}")
-                links.add((rel_dir / d).as_posix())
-                continue
-            keep.append(d)
-        dirnames[:] = keep
-        (dest / rel_dir).mkdir(parents=True, exist_ok=True)
-        for name in filenames:
-            rel = rel_dir / name
-            if _skip(rel.parts):
-                continue
-            full = Path(dirpath) / name
-            st = os.lstat(full)
-            if stat.S_ISLNK(st.st_mode):
+    try:
+        for entry in tree.walk(src):
+            rel = Path(*entry.rel.parts)
+            if entry.kind == "link":
                 notes.append(f"ignored the symbolic link {rel}")
-                links.add(rel.as_posix())
-                continue
-            if not stat.S_ISREG(st.st_mode):
-                continue
-            count += 1
-            total += st.st_size
-            if count > MAX_FILES:
-                raise SubmissionProblem(f"the submission has more than {MAX_FILES} files")
-            if st.st_size > MAX_FILE_BYTES or total > MAX_TOTAL_BYTES:
-                raise SubmissionProblem(
-                    f"the submission is too large (limit {MAX_TOTAL_BYTES >> 20} MB in all, "
-                    f"{MAX_FILE_BYTES >> 20} MB per file): {rel}"
-                )
-            shutil.copyfile(full, dest / rel)
+                links.add(entry.rel.as_posix())
+            elif entry.kind == "dir":
+                (dest / rel).mkdir(parents=True, exist_ok=True)
+            else:
+                count += 1
+                total += entry.size
+                if count > MAX_FILES:
+                    raise SubmissionProblem(f"the submission has more than {MAX_FILES} files")
+                if entry.size > MAX_FILE_BYTES or total > MAX_TOTAL_BYTES:
+                    raise SubmissionProblem(
+                        f"the submission is too large (limit {MAX_TOTAL_BYTES >> 20} MB in all, "
+                        f"{MAX_FILE_BYTES >> 20} MB per file): {rel}"
+                    )
+                _copy_file(entry.path, dest / rel, rel)
+    except tree.TreeProblem as problem:
+        raise SubmissionProblem(problem.message) from None
+
+
+def _copy_file(src: Path, target: Path, rel: Path) -> None:
+    """Copy one regular file (opened without following links, never a FIFO)."""
+    try:
+        fd = tree.open_regular(src)
+    except OSError as exc:
+        raise SubmissionProblem(f"cannot read {rel} in the submission "
+                                f"({exc.strerror or exc})") from None
+    written = 0
+    with os.fdopen(fd, "rb") as fin, open(target, "wb") as fout:
+        while chunk := fin.read(1 << 20):
+            written += len(chunk)
+            if written > MAX_FILE_BYTES:  # it grew after it was listed
+                raise SubmissionProblem(f"{rel} is larger than {MAX_FILE_BYTES >> 20} MB")
+            fout.write(chunk)
 
 
 def _member_path(info: zipfile.ZipInfo) -> PurePosixPath | None:
@@ -104,7 +105,7 @@ def _member_path(info: zipfile.ZipInfo) -> PurePosixPath | None:
 def _extract_zip(src: Path, dest: Path, notes: list[str]) -> None:
     try:
         zf = zipfile.ZipFile(src)
-    except (zipfile.BadZipFile, OSError) as exc:
+    except (zipfile.BadZipFile, OSError, ValueError, EOFError) as exc:  # e.g. a bad UTF-8 name
         raise SubmissionProblem(f"the submission is not a valid zip file ({exc})") from None
     with zf:
         infos = zf.infolist()
@@ -127,7 +128,12 @@ def _extract_zip(src: Path, dest: Path, notes: list[str]) -> None:
                 continue
             if mode not in (0, stat.S_IFREG, stat.S_IFDIR) and not info.is_dir():
                 raise SubmissionProblem(f"the zip file contains a special file: {info.filename!r}")
+            try:
+                tree.check_path(rel.parts)
+            except tree.TreeProblem as problem:
+                raise SubmissionProblem(problem.message) from None
             plan.append((info, rel))
+        _check_clashes(plan)
         total = 0
         for info, rel in plan:
             target = dest.joinpath(*rel.parts)
@@ -150,9 +156,29 @@ def _extract_zip(src: Path, dest: Path, notes: list[str]) -> None:
                                 f"{MAX_FILE_BYTES >> 20} MB per file)"
                             )
                         fout.write(chunk)
-            except (zipfile.BadZipFile, zipfile.LargeZipFile, OSError, EOFError,
+            except (zipfile.BadZipFile, zipfile.LargeZipFile, OSError, EOFError, ValueError,
                     NotImplementedError) as exc:
                 raise SubmissionProblem(f"cannot extract {rel} from the zip file ({exc})") from None
+
+
+def _check_clashes(plan: list[tuple[zipfile.ZipInfo, PurePosixPath]]) -> None:
+    """Refuse a zip where one path is both a file and a folder, or two files share a path."""
+    files: dict[PurePosixPath, str] = {}
+    folders: set[PurePosixPath] = set()
+    for info, rel in plan:
+        folders.update(rel.parents)
+        if info.is_dir():
+            folders.add(rel)
+        elif rel in files:
+            raise SubmissionProblem(f"the zip file holds two files named {str(rel)!r}")
+        else:
+            files[rel] = info.filename
+        if len(folders) > MAX_FILES:
+            raise SubmissionProblem(f"the zip file makes more than {MAX_FILES} folders")
+    for rel in sorted(files):
+        if rel in folders:
+            raise SubmissionProblem(f"the zip file holds both a file and a folder named "
+                                    f"{str(rel)!r}; rename one of them")
 
 
 def _find_root(base: Path, library: str, notes: list[str]) -> Path:
@@ -162,9 +188,11 @@ def _find_root(base: Path, library: str, notes: list[str]) -> Path:
     if len(entries) == 1 and entries[0].is_dir() and (entries[0] / library).is_dir():
         notes.append(f"used the folder {entries[0].name}/ at the top of the submission")
         return entries[0]
+    listing = list(tree.walk(base))
     found = sorted(
-        (p.parent for p in base.rglob(library) if p.is_dir() and (p / "__init__.py").is_file()
-         and len(p.relative_to(base).parts) <= 4),
+        (base / Path(*e.rel.parent.parts) for e in listing
+         if e.kind == "dir" and e.rel.name == library and len(e.rel.parts) <= 4
+         and (e.path / "__init__.py").is_file()),
         key=lambda p: len(p.parts),
     )
     if found and (len(found) == 1 or len(found[0].parts) < len(found[1].parts)):
@@ -172,8 +200,8 @@ def _find_root(base: Path, library: str, notes: list[str]) -> Path:
         return found[0]
     message = (f"could not find the {library}/ package folder in the submission; submit the "
                f"assignment folder (or a zip of it) with {library}/ at its top level")
-    notebooks = sorted(str(p.relative_to(base)) for p in base.rglob("*.ipynb")
-                       if not _skip(p.relative_to(base).parts))
+    notebooks = sorted(str(e.rel) for e in listing
+                       if e.kind == "file" and e.rel.name.endswith(".ipynb"))
     if notebooks:
         shown = ", ".join(notebooks[:5]) + (", ..." if len(notebooks) > 5 else "")
         message += (f" (found the notebook(s) {shown}, but the grader imports your code "
@@ -183,11 +211,9 @@ def _find_root(base: Path, library: str, notes: list[str]) -> Path:
 
 def _make_readable(root: Path) -> None:
     os.chmod(root, 0o755)
-    for dirpath, dirnames, filenames in os.walk(root):
-        for d in dirnames:
-            os.chmod(os.path.join(dirpath, d), 0o755)
-        for f in filenames:
-            os.chmod(os.path.join(dirpath, f), 0o644)
+    for entry in tree.walk(root, skip=False):
+        if entry.kind != "link":
+            os.chmod(entry.path, 0o755 if entry.kind == "dir" else 0o644)
 
 
 def prepare_submission(path: str | os.PathLike[str], dest_dir: str | os.PathLike[str],
@@ -219,10 +245,15 @@ def prepare_submission(path: str | os.PathLike[str], dest_dir: str | os.PathLike
                 )
             raise SubmissionProblem(f"{src.name} is not a zip file or a directory")
         _extract_zip(src, dest, notes)
+    elif os.path.lexists(src):  # a FIFO, socket, device or dangling link: never opened
+        raise SubmissionProblem(f"the submission {src.name} is not a zip file or a directory")
     else:
         raise SubmissionProblem(f"the submission {src} does not exist")
-    _make_readable(dest)
-    root = _find_root(dest, spec.library, notes)
+    try:
+        _make_readable(dest)
+        root = _find_root(dest, spec.library, notes)
+    except tree.TreeProblem as problem:  # the copy holds only what the limits allowed
+        raise SubmissionProblem(problem.message) from None
     missing = [r for r in spec.required if not (root / r).is_file()]
     if missing:
         hints = []

@@ -57,7 +57,7 @@ WEIGHTS = SOURCE / PM.WEIGHTS_FILE
 
 
 def test_reference_weights_are_committed_small_and_pickle_free() -> None:
-    assert WEIGHTS.is_file(), f"{WEIGHTS} is missing: run python -m coursegen.train_pytorch_reference"
+    assert WEIGHTS.is_file(), f"{WEIGHTS} is missing: run python -m coursegen.reference_model assignment2"
     assert WEIGHTS.stat().st_size < 2 * 2**20, f"{WEIGHTS} is larger than 2 MiB"
     with np.load(WEIGHTS, allow_pickle=False) as data:
         assert data.files, "the weights file is empty"

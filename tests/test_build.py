@@ -71,7 +71,7 @@ def test_total(student, reference, rng):
     values = rng.standard_normal(50)
     assert abs(student.lib.fastsum.total(values) - reference.fastsum.total(values)) < 1e-9
     where = student.lib.fastsum.attr("__file__").get()
-    assert where.endswith(".so") and "/ext/extlib/" in where, where
+    assert where.endswith(".so") and "/ag-ext-" in where, where  # the grader's own build
 
 
 @pytest.mark.ext_sum
@@ -173,6 +173,61 @@ def test_broken_extension_costs_only_its_tasks_and_shows_the_compiler(
     assert "not_declared_anywhere" in ext["output"]  # Cython's own message, with the line
     assert "fastsum.pyx" in ext["output"]
     assert data["score"] == 4
+
+
+FORGER = '''import json, os, shutil
+
+# Runs on import, in a worker of the plain task: plant a "built ok" record and the
+# shipped binary wherever a build could look for them (the working folder, the fork
+# server's folder above it, HOME, TMPDIR), then make the package's own folder
+# offer the shipped module.
+HERE = os.path.dirname(os.path.abspath(__file__))
+SHIPPED = [n for n in os.listdir(HERE) if n.startswith("fastsum.") and n.endswith(".so")]
+RECORD = {"ok": True, "log": "", "seconds": 0.1, "sources": ["fastsum.pyx"]}
+for base in {os.getcwd(), os.path.dirname(os.getcwd()), os.environ.get("HOME", "."),
+             os.environ.get("TMPDIR", ".")}:
+    for name in ("ext-result.json", "result.json"):
+        try:
+            with open(os.path.join(base, name), "w") as fh:
+                json.dump(RECORD, fh)
+        except OSError:
+            pass
+    try:
+        os.makedirs(os.path.join(base, "ext", "extlib"), exist_ok=True)
+        for name in os.listdir(HERE):
+            shutil.copy(os.path.join(HERE, name), os.path.join(base, "ext", "extlib", name))
+    except OSError:
+        pass
+'''
+
+
+@pytest.mark.slow
+def test_forged_build_record_and_shipped_binary_earn_nothing(
+        tmp_path: Path, course: tuple[Path, Path]) -> None:
+    """A .pyx that does not compile, a working binary compiled elsewhere shipped beside
+    it, and an ``__init__`` that plants "built ok" records and the binary wherever a
+    build could look: the build tasks get 0, the honest part its points, and the
+    report is complete with no internal error. The plain task's tests run first."""
+    root, suite = course
+    (suite / "test_a_plain.py").write_text(
+        "import pytest\n\n@pytest.mark.plain_double\ndef test_plain_first(student):\n"
+        "    assert student.lib.plain.double(2) == 4\n")
+    honest = _package(tmp_path / "honest", GOOD_PYX)
+    out = tmp_path / "elsewhere"
+    assert run_build(str(honest), "extlib", ["fastsum.pyx"], str(out), 240)["ok"]
+    sub = _package(tmp_path / "submission", BAD_PYX)
+    for so in (out / "extlib").glob("fastsum*.so"):
+        shutil.copy(so, sub / "extlib" / so.name)
+    (sub / "extlib" / "__init__.py").write_text(FORGER)
+    results = tmp_path / "results.json"
+    report = grade(sub, "extdemo", suite_dir=suite, course_root=root, results_path=results)
+    scores = {t.id: t.score for t in report.tasks}
+    assert scores == {"ext_sum": 0, "plain_double": 4}, [t.tests for t in report.tasks]
+    assert not report.internal_errors
+    data = json.loads(results.read_text())
+    assert data["score"] == 4 and len(data["tests"]) == 2  # one entry per task
+    ext = next(t for t in data["tests"] if t["name"].startswith("ext_sum"))
+    assert "did not compile" in ext["output"] and "not_declared_anywhere" in ext["output"]
 
 
 @pytest.mark.slow

@@ -14,9 +14,10 @@ import time
 from pathlib import Path
 
 import pytest
+from leftover_checks import shm_files, sysv_objects
 
 from autograder import runner
-from autograder.sandbox import Sandbox, Zygote, isolation_available
+from autograder.sandbox import Sandbox, Zygote, isolation_available, uids
 from autograder.sandbox.paths import default_hidden_paths
 
 TOY = Path(__file__).resolve().parent / "fixtures" / "toy"
@@ -76,6 +77,49 @@ def daemon(stay_in_session=False):
         os._exit(0)
     os.close(w)
     return int(os.read(r, 32))
+
+def fill_shm(mib):
+    written = 0
+    try:
+        with open("/dev/shm/probe-fill", "wb") as fh:
+            for _ in range(mib):
+                fh.write(b"x" * (1 << 20))
+                written += 1
+    except OSError:
+        pass
+    return written
+
+def shm_names():
+    return sorted(os.listdir("/dev/shm"))
+
+def sysv_segment(key):
+    import ctypes, ctypes.util
+    libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
+    libc.shmget.argtypes = [ctypes.c_int, ctypes.c_size_t, ctypes.c_int]
+    ident = libc.shmget(key, 1 << 20, 0o1000 | 0o600)
+    with open("/proc/sysvipc/shm") as fh:
+        return ident, [int(line.split()[0]) for line in fh.readlines()[1:]]
+
+def pids():
+    return sorted(int(p) for p in os.listdir("/proc") if p.isdigit())
+
+def hop(seconds=30, beat="../heartbeat"):
+    if os.fork():
+        return 0
+    os.setsid()
+    beat = os.path.abspath(beat)
+    end = time.time() + seconds
+    while time.time() < end:
+        try:
+            if os.fork():
+                os._exit(0)
+        except OSError:
+            pass
+        with open(beat + ".new", "w") as fh:  # the pid changes, this file says it still runs
+            fh.write(str(time.time()))
+        os.replace(beat + ".new", beat)
+        time.sleep(0.002)
+    os._exit(0)
 '''
 
 
@@ -107,6 +151,33 @@ def _gone(pid: int, wait: float = 5.0) -> bool:
             return True
         time.sleep(0.05)
     return False
+
+
+def _live_processes_of(uid: int) -> list[int]:
+    """Pids of the processes (zombies left out) whose real uid is ``uid``."""
+    left = []
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            status = Path(f"/proc/{entry}/status").read_text()
+            state = Path(f"/proc/{entry}/stat").read_text().rsplit(")", 1)[1].split()[0]
+        except OSError:
+            continue
+        for line in status.splitlines():
+            if line.startswith("Uid:") and int(line.split()[1]) == uid and state != "Z":
+                left.append(int(entry))
+    return left
+
+
+def _pids_seen(uid: int, seconds: float) -> set[int]:
+    """Every live process of ``uid`` seen in repeated looks during ``seconds``."""
+    seen: set[int] = set()
+    end = time.monotonic() + seconds
+    while time.monotonic() < end:
+        seen.update(_live_processes_of(uid))
+        time.sleep(0.01)
+    return seen
 
 
 def test_confined_worker_sees_no_course_no_grader_no_home(lib_root: Path,
@@ -166,19 +237,7 @@ def test_fork_bomb_is_bounded_and_cleaned_up(lib_root: Path) -> None:
     finally:
         sb.close()
     assert n < 32, f"the worker forked {n} processes with a limit of 32"
-    time.sleep(0.2)
-    left = []
-    for entry in os.listdir("/proc"):
-        if entry.isdigit():
-            try:
-                status = Path(f"/proc/{entry}/status").read_text()
-            except OSError:
-                continue
-            for line in status.splitlines():
-                if line.startswith("Uid:") and int(line.split()[1]) == uid:
-                    state = Path(f"/proc/{entry}/stat").read_text().rsplit(")", 1)[1].split()[0]
-                    if state != "Z":
-                        left.append(entry)
+    left = _live_processes_of(uid)
     assert not left, f"processes of the worker's uid survived: {left}"
 
 
@@ -191,11 +250,95 @@ def test_daemons_do_not_survive_the_worker(lib_root: Path, isolate: bool) -> Non
     try:
         escaped = sb.lib.code.daemon(False)
         stayed = sb.lib.code.daemon(True)
-        assert not _gone(escaped, 0.2) and not _gone(stayed, 0.2)
+        uid = sb.lib.code.ids()[0]
+        if not isolate:  # a confined worker's pids are those of its own PID namespace
+            assert not _gone(escaped, 0.2) and not _gone(stayed, 0.2)
+        else:
+            assert len(_live_processes_of(uid)) >= 3  # the worker and its two daemons
     finally:
         sb.close()
+    if isolate:
+        assert not _live_processes_of(uid), "a daemon of the worker's uid survived"
+        return
     assert _gone(escaped), "a daemon that left the worker's session survived"
     assert _gone(stayed), "a daemon in the worker's session survived"
+
+
+def test_confined_worker_has_its_own_shm_ipc_and_processes(lib_root: Path) -> None:
+    """/dev/shm is a capped tmpfs of its own, SysV segments live in an IPC namespace of
+    its own, /proc shows only its PID namespace; all of it is gone with the worker."""
+    _needs_isolation()
+    key = 0x48431234
+    with Sandbox(lib_root, "probe") as sb:
+        assert "nothing outlives the submission" in sb.isolation_note, sb.isolation_note
+        code = sb.lib.code
+        assert code.fill_shm(200) < 100  # the cap, not the host's memory
+        assert code.shm_names() == ["probe-fill"]
+        ident, inside = code.sysv_segment(key)
+        assert ident >= 0 and key in inside
+        assert key not in [o.key for o in sysv_objects()]  # not in the grader's namespace
+        assert max(code.pids()) < 50  # its own namespace's numbers: a handful of processes
+        uid = code.ids()[0]
+    assert "probe-fill" not in shm_files()
+    assert not _live_processes_of(uid)
+
+
+def test_a_pid_hopping_leftover_dies_with_its_test_not_with_the_fork_server(
+        state_root: Path) -> None:
+    """A process that forks and lets its parent exit every few ms (a new pid each time)
+    is gone when its test's worker is closed; the fork server stays, alone."""
+    _needs_isolation()
+    (state_root / "st" / "hopper.py").write_text(PROBE_LIB)
+    with Zygote(state_root, "st") as z:
+        assert z.pid_namespace
+        beat = z._scratch / "work" / "heartbeat"  # the fork server's folder, the hopper's too
+        with Sandbox(state_root, "st", zygote=z) as sb:
+            sb.lib.hopper.hop(30)
+            time.sleep(0.3)
+            assert time.time() - float(beat.read_text()) < 0.2, "the hopper never ran"
+        time.sleep(0.3)
+        assert time.time() - float(beat.read_text()) > 0.25, "the hopper outlived its test"
+        assert len(_pids_seen(z.uid, 0.2)) == 1  # the fork server alone
+        with Sandbox(state_root, "st", zygote=z) as sb:  # the fork server still serves
+            assert sb.lib.code.bump() == 1
+        uid = z.uid
+    assert not _live_processes_of(uid)
+
+
+def test_sandbox_uids_are_leased_and_never_shared_with_a_live_process(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The lease table hands out each uid once while held, skips a uid some process
+    has (here a real process switched to it), and comes back to a uid only when it is
+    free again."""
+    if os.geteuid() != 0:
+        pytest.skip("switching a process to another uid needs root")
+    monkeypatch.setattr(uids, "STATE_DIR", tmp_path / "leases")
+    monkeypatch.setattr(uids, "LEASE_COUNT", 3)
+    first = uids.LEASE_BASE
+    r, w = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # a process that has the next uid, as a leftover of an earlier use would
+        os.close(r)
+        os.setresuid(first + 1, first + 1, first + 1)
+        os.write(w, b"x")
+        time.sleep(60)
+        os._exit(0)
+    os.close(w)
+    try:
+        assert os.read(r, 1) == b"x"
+        a = uids.lease()
+        b = uids.lease()
+        assert (a, b) == (first, first + 2), "a uid a process has was handed out"
+        with pytest.raises(uids.UidLeaseError):
+            uids.lease()  # every uid is held or in use
+        uids.release(a)
+        assert uids.lease() == a and uids.is_leased(a)
+    finally:
+        os.kill(pid, 9)
+        os.waitpid(pid, 0)
+        os.close(r)
+    uids.release(a)
+    assert uids.lease() in (first, first + 1)  # free again once its process is gone
 
 
 def test_unconfined_worker_says_so(lib_root: Path) -> None:

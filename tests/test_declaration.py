@@ -65,6 +65,18 @@ def _edit(old: str, new: str) -> str:
     return GOOD.replace(old, new, 1)
 
 
+#: A [reference_model] table after GOOD (lines 35-40).
+MODEL = ('\n[reference_model]\nweights = "weights.npz"\nmodule = "toylib/model.py"\nrecipe = "r"\n'
+         'data = "cifar10"\nepochs = 3\n')
+
+
+def test_a_reference_model_is_parsed() -> None:
+    spec = parse_declaration(GOOD + MODEL, "toy.toml").reference_model
+    assert spec == config.ReferenceModelSpec(weights="weights.npz", module="toylib/model.py", recipe="r",
+                                             data="cifar10", epochs=3, seed=0, options={})
+    assert parse_declaration(GOOD, "toy.toml").reference_model is None
+
+
 #: case -> (declaration text, line of the error, a piece of the reason)
 BAD = {
     "unknown table": (GOOD + "\n[grading]\nx = 1\n", 35, "unknown table [grading]"),
@@ -98,6 +110,16 @@ BAD = {
                                     "unknown key 'comon' in [student_library]"),
     "student_library common not a folder name": (_edit('common = "cs231n"', 'common = "../x"'), 19,
                                                  "common must be a folder name of source/_common/"),
+    "real_data not a declared data set": (_edit("timeout = 120", 'timeout = 120\nreal_data = "mnist"'), 30,
+                                          "[tasks.fast] real_data: 'mnist' is not one of [assignment] datasets"),
+    "reference weights not instructor_only": (GOOD + MODEL.replace('"weights.npz"', '"w2.npz"'), 36,
+                                              "must be listed in [assignment] instructor_only"),
+    "reference data not declared": (GOOD + MODEL.replace('"cifar10"', '"mnist"'), 39,
+                                    "[reference_model] data 'mnist' is not one of [assignment] datasets"),
+    "reference epochs zero": (GOOD + MODEL.replace("epochs = 3", "epochs = 0"), 40,
+                              "[reference_model] epochs must be a whole number > 0"),
+    "reference model without recipe": (GOOD + MODEL.replace('recipe = "r"\n', ""), 35,
+                                       "[reference_model] needs 'recipe'"),
     "invalid TOML": (_edit("points = 4", "points = "), 23, "invalid TOML"),
     "no tasks": (GOOD.split("[tasks.plain]")[0], 1, "no [tasks.<id>] tables"),
 }
@@ -140,4 +162,5 @@ def test_assignment2_declares_torch_its_build_and_its_thresholds() -> None:
     assert a2.instructor_only == ("my_model_weights.npz",) and a2.submission_spec.artifacts == ("my_model_weights.npz",)
     assert a1.build is None and a2.build is not None and set(a2.build.tasks) <= set(a2.tasks)
     threshold = a2.tasks["pytorch_my_model"].params["threshold"]
+    assert a2.real_data_tasks == {"pytorch_my_model": "cifar10"} and a1.real_data_tasks == {}
     assert set(threshold) == {"cifar10", "cifar10_subset", "generated"}

@@ -58,7 +58,10 @@ def check_gradescope(data: dict, max_total: float = 10) -> None:
         assert t["status"] == ("passed" if t["score"] == t["max_score"] else "failed")
         assert 0 <= t["score"] <= t["max_score"]
     assert abs(sum(t["score"] for t in data["tests"]) - data["score"]) < 1e-9
-    assert "seed" in data["output"]
+    # the base seed is instructor-only: in extra_data, never in what the student reads
+    assert isinstance(data["extra_data"]["seed"], int)
+    assert "seed" not in data["output"]
+    assert not any("seed" in t["output"] for t in data["tests"])
 
 
 def test_reference_submission_scores_full(submission: Path, tmp_path: Path) -> None:
@@ -67,7 +70,8 @@ def test_reference_submission_scores_full(submission: Path, tmp_path: Path) -> N
     check_gradescope(data)
     assert scores(data) == {"add": 2, "relu": 3, "scaler": 5}
     assert [t["visibility"] for t in data["tests"]] == ["visible", "hidden", "after_due_date"]
-    assert "PASS test_toy.py::test_add[shape0] [seed " in data["tests"][0]["output"]
+    assert "PASS test_toy.py::test_add[shape0]\n" in data["tests"][0]["output"]
+    assert data["extra_data"]["seed"] == 5 and report.seed == 5
     isolated, _ = isolation_available(sys.executable)
     assert data["extra_data"]["isolated"] is isolated
     assert ("sandbox: isolated" if isolated else "sandbox: NOT isolated") in data["output"]
@@ -287,7 +291,7 @@ def test_repo_assignment_tasks_parse() -> None:
 
 def test_same_submission_same_report_twice(submission: Path, tmp_path: Path) -> None:
     # relu is right only by chance: it depends on numpy's global generator,
-    # which the worker seeds from the per-test seed printed in the report
+    # which the worker seeds from the per-test seed recorded in the report
     edit(submission, "mylib/ops.py", "return np.maximum(x, 0)",
          "return np.maximum(x, 0) if np.random.rand() < 0.5 else x")
     edit(submission, "mylib/ops.py", "return a + b", "return (a + b) if a.ndim == 1 else a")
@@ -296,8 +300,9 @@ def test_same_submission_same_report_twice(submission: Path, tmp_path: Path) -> 
     other = run_grade(submission, tmp_path / "three", seed=12)[1]
     assert [(t["score"], t["output"]) for t in first["tests"]] == \
         [(t["score"], t["output"]) for t in second["tests"]]
-    assert first["tests"][0]["output"] != other["tests"][0]["output"]  # other seeds
-    assert "[seed " in first["tests"][1]["output"]
+    assert first["extra_data"]["test_seeds"] == second["extra_data"]["test_seeds"]
+    assert first["extra_data"]["test_seeds"] != other["extra_data"]["test_seeds"]
+    assert first["tests"][0]["output"] != other["tests"][0]["output"]  # other inputs
 
 
 def test_selected_tasks_only(submission: Path, tmp_path: Path) -> None:

@@ -8,9 +8,10 @@ the submission, grades it like the real grader, and checks:
 
 - the per-task scores are exactly the expected ones;
 - the report is complete: ``results.json`` parses, lists every task of
-  ``tasks.toml`` with its points and visibility, its totals add up, it names
-  the seed, says whether the run was isolated, records no internal grader
-  error, and is the grader's own (no forged file, even after waiting);
+  ``tasks.toml`` with its points and visibility, its totals add up, it keeps
+  the seed in ``extra_data`` only (never in the student's text), says
+  whether the run was isolated, records no internal grader error, and is
+  the grader's own (no forged file, even after waiting);
 - the grader is untouched: its ``numpy``, ``builtins``, ``pytest`` and
   ``autograder`` functions are the same objects as before, it imported nothing
   from the submission, and its output was not flooded;
@@ -45,6 +46,7 @@ from typing import Any
 
 import numpy as np
 import pytest
+from leftover_checks import marked_ipc, marked_shm, remove_marked
 
 from autograder import config as cfg
 from autograder.runner import grade
@@ -93,6 +95,8 @@ REQUIRED = {
                                      "submission_is_notebook"],
     "empty zip": ["empty_zip"],
     "zip with paths outside its root": ["zip_outside_root", "zip_absolute_path", "zip_symlink"],
+    "leftovers (/dev/shm, SysV IPC, pid-hopping and signal-proof processes)": [
+        "leftover_shm", "leftover_sysv", "leftover_forker", "leftover_sleeper"],
 }
 
 
@@ -482,7 +486,9 @@ def check_complete(data: dict[str, Any], text: str, spec: cfg.AssignmentSpec) ->
     assert data["score"] == pytest.approx(sum(t["score"] for t in tests), abs=1e-6)
     extra = data["extra_data"]
     assert extra["max_score"] == spec.max_score
-    assert extra["seed"] == SEED and "seed" in data["output"] and str(SEED) in data["output"]
+    # the seed is the instructor's (extra_data), never in what the student reads
+    assert extra["seed"] == SEED and "seed" not in data["output"]
+    assert not any("seed" in t["output"] for t in tests)
     assert isinstance(extra["isolated"], bool)
     if not extra["isolated"]:
         assert "not isolated" in data["output"].lower()
@@ -599,12 +605,14 @@ def test_hostile_submission(case: Case, tmp_path: Path, capfd: pytest.CaptureFix
         if case.wait_after:
             time.sleep(case.wait_after)  # give a late writer its chance
         survivors = [pid for pid in hostile_processes() if pid not in elsewhere]
+        leftovers = [*marked_shm(), *marked_ipc()]  # files and SysV objects it left
     finally:
         if accomplice is not None:
             accomplice.close()
         if bait is not None:
             shutil.rmtree(bait, ignore_errors=True)
         kill_processes([pid for pid in hostile_processes() if pid not in elsewhere])
+        remove_marked()
     out, err = capfd.readouterr()
 
     text = results.read_text(encoding="utf-8") if results.is_file() else None
@@ -635,6 +643,7 @@ def test_hostile_submission(case: Case, tmp_path: Path, capfd: pytest.CaptureFix
     assert len(outcome.grader_output) <= MAX_GRADER_OUTPUT
 
     assert not survivors, f"processes started by the submission survived: {survivors}"
+    assert not leftovers, f"the submission left these behind: {leftovers}"
     for marker in markers:
         assert not os.path.exists(marker), f"{marker} was created"
     if accomplice is not None:

@@ -9,8 +9,9 @@ Modules, grader side: ``errors`` (what a request can end in), ``paths`` (what a
 confined worker sees), ``launch`` (scratch folder, confinement plan, limits),
 ``remote`` (proxies for objects in the worker), ``sandbox`` (one worker, its
 requests, the isolation verdict), ``zygote`` (the per-submission fork server),
-``reaping`` (killing leftovers), ``timing`` (what a timed call costs the student:
-the stopwatch behind ``Sandbox.timeit``). Worker side, copied next to the worker and
+``reaping`` (killing leftovers), ``uids`` (sandbox uids leased machine-wide),
+``timing`` (what a timed call costs the student: the stopwatch behind
+``Sandbox.timeit``). Worker side, copied next to the worker and
 importing only the standard library: ``worker``, ``protocol``, ``jail``.
 """
 

@@ -27,7 +27,6 @@ from __future__ import annotations
 
 import io
 import itertools
-import json
 import os
 import sys
 import traceback
@@ -92,14 +91,14 @@ class Worker:
     """The request loop and the handle table."""
 
     def __init__(self, req_fd: int, resp_fd: int, root: str, library: str,
-                 info: dict[str, Any] | None = None, build_root: str | None = None) -> None:
+                 info: dict[str, Any] | None = None, ext: str | None = None) -> None:
         self.info = dict(info or {})
         self.req_fd = req_fd
         self.resp_fd = resp_fd
         self.root = os.path.realpath(root)
-        self.roots = [self.root]  # folders whose frames a traceback shows (+ the build copy)
+        # folders whose frames a traceback shows: the submission and its compiled copy
+        self.roots = [self.root] + ([os.path.realpath(ext)] if ext else [])
         self.library = library
-        self.build_root = build_root or os.getcwd()
         self.table: dict[int, Any] = {}
         self.ids = itertools.count(1)
 
@@ -208,43 +207,25 @@ class Worker:
         raise ValueError(f"unknown request {op!r}")
 
     def build(self, req: dict[str, Any]) -> dict[str, Any]:
-        """Compile the library's Cython ``sources`` once per build root, then import the copy.
+        """Compile the library's Cython ``sources`` into ``ext/`` of the working folder.
 
-        The package is copied to ``<build_root>/ext`` and compiled there in a
-        child process (``_autograder_extensions.py``); the outcome is kept in
-        ``ext-result.json`` so that later workers of the same fork server
-        reuse it. On success the copy's folder goes first on ``sys.path``.
-        Must come before anything imports the library.
+        Asked of a worker started for the build only, before any student code
+        of the submission runs: the package is copied (sources only) and
+        compiled in a child process (``_autograder_extensions.py``). The
+        answer is for the log; the grader judges the build from the files it
+        finds once this worker and all it started are gone.
         """
         import importlib.util
 
         sources = [str(s) for s in req.get("sources", [])]
-        dest = os.path.join(self.build_root, "ext")
-        record = os.path.join(self.build_root, "ext-result.json")
-        result: Any = None
-        try:
-            with open(record) as fh:
-                result = json.load(fh)
-            if not isinstance(result, dict) or result.get("sources") != sources:
-                result = None
-        except (OSError, ValueError):
-            result = None
-        if result is None:
-            spec = importlib.util.spec_from_file_location(
-                "_autograder_extensions", os.path.join(_HERE, "_autograder_extensions.py"))
-            builder = importlib.util.module_from_spec(spec)  # type: ignore[arg-type]
-            sys.modules["_autograder_extensions"] = builder  # its dataclasses look it up
-            spec.loader.exec_module(builder)  # type: ignore[union-attr]
-            result = builder.run_build(self.root, self.library, sources, dest,
-                                       float(req.get("timeout", 180)))
-            result["sources"] = sources
-            with open(record, "w") as fh:
-                json.dump(result, fh)
-        if result.get("ok"):
-            if dest not in sys.path:
-                sys.path.insert(0, dest)
-            self.roots.append(os.path.realpath(dest))
-            importlib.invalidate_caches()
+        spec = importlib.util.spec_from_file_location(
+            "_autograder_extensions", os.path.join(_HERE, "_autograder_extensions.py"))
+        builder = importlib.util.module_from_spec(spec)  # type: ignore[arg-type]
+        sys.modules["_autograder_extensions"] = builder  # its dataclasses look it up
+        spec.loader.exec_module(builder)  # type: ignore[union-attr]
+        result = builder.run_build(self.root, self.library, sources,
+                                   os.path.join(os.getcwd(), "ext"),
+                                   float(req.get("timeout", 180)))
         return {"ok": bool(result.get("ok")), "log": str(result.get("log", "")),
                 "seconds": float(result.get("seconds", 0.0))}
 

@@ -4,26 +4,43 @@ This module is copied next to the worker script and imports only the standard
 library. The worker calls :func:`enter` first thing, while it is still root and
 single-threaded. In order, it:
 
-1. unshares a private mount namespace and a network namespace (only a
-   loopback interface, down: no network);
-2. builds a new root file system from an allow-list and moves into
+1. unshares a **PID namespace** and forks: the child is process 1 of a new
+   namespace, and everything the student's code starts is its descendant.
+   When it dies, the kernel kills every other process of the namespace
+   (whatever they do: a process forking while it is killed included), and
+   this first process (the *holder*, root, outside the namespace, holding no
+   descriptor of the grader's) only waits for it and exits with its status.
+   For a single worker (not a fork server) process 1 is a small init that
+   forks the worker and reaps orphans, so that student code never runs as a
+   namespace's init;
+2. unshares a private mount namespace, a network namespace (only a loopback
+   interface, down: no network) and an **IPC namespace** (System V segments,
+   semaphores and message queues, POSIX queues: private, gone with the
+   namespace);
+3. builds a new root file system from an allow-list and moves into
    it (``pivot_root``): an empty read-only tmpfs holding only the system folders (``/usr``,
-   ``/etc``, ``/dev``, ``/proc``, ``/sys`` and the ``/lib*`` ones, read-only)
-   and the paths the worker needs at their usual places (the interpreter and
+   ``/etc``, ``/sys`` and the ``/lib*`` ones, read-only), a **private
+   ``/dev``** (a few device nodes, and ``/dev/shm`` a tmpfs of its own, capped,
+   gone with the mount namespace), a ``/proc`` of the new PID namespace (it
+   shows only the submission's own processes), and the paths the worker needs
+   at their usual places (the interpreter and
    its site-packages, the course data package, the submission copy, the
    worker's scratch folder), read-only but for its own working folder. Nothing
    else of the machine exists in there: no course, no grader, no home, no
    other grading's files, no other checkout, no shared ``/tmp``;
-3. hides, inside what was kept, the ``hide`` paths (a grader package
+4. hides, inside what was kept, the ``hide`` paths (a grader package
    installed in the kept site-packages, a course folder under a kept one);
-4. sets ``PR_SET_NO_NEW_PRIVS`` (no setuid binaries), drops every group and
-   switches to the sandbox uid (by default a uid of its own, ``UID_BASE`` +
-   the pid of the submission's fork server, so that limits and clean-up apply
-   to exactly this submission's processes).
+5. sets ``PR_SET_NO_NEW_PRIVS`` (no setuid binaries), drops every group and
+   switches to the sandbox uid (leased by the grader, never shared with
+   another live submission, see :mod:`autograder.sandbox.uids`), then asks
+   for ``SIGKILL`` should the holder die.
 
 Every step that fails is recorded; the worker answers the grader's ``info``
 request with the outcome, and the grader reports a run as isolated only when
-every step succeeded.
+every step of 2-5 succeeded. The PID and IPC namespaces are reported apart
+(``pid_namespace``, ``ipc_namespace``): without them the grader falls back to
+killing the sandbox uid's processes, which a process forking during the
+clean-up can outlive, and SysV objects are not private.
 """
 
 from __future__ import annotations
@@ -31,10 +48,13 @@ from __future__ import annotations
 import ctypes
 import ctypes.util
 import os
+import signal
 import stat
 from typing import Any
 
 CLONE_NEWNS = 0x00020000
+CLONE_NEWIPC = 0x08000000
+CLONE_NEWPID = 0x20000000
 CLONE_NEWNET = 0x40000000
 MS_RDONLY = 0x1
 MS_NOSUID = 0x2
@@ -45,8 +65,12 @@ MS_BIND = 0x1000
 MS_REC = 0x4000
 MS_PRIVATE = 0x40000
 MNT_DETACH = 0x2
+PR_SET_PDEATHSIG = 1
 PR_SET_NO_NEW_PRIVS = 38
-UID_BASE = 0x50000000  # per-worker uids: UID_BASE + the worker's pid
+UID_BASE = 0x50000000  # sandbox uids: UID_BASE + n (leased by autograder.sandbox.uids)
+DEFAULT_SHM_MB = 64  # size of the worker's private /dev/shm (tmpfs: memory outside RLIMIT_AS)
+# The device nodes a worker's private /dev holds (bound from the host's):
+DEV_NODES = ("null", "zero", "full", "random", "urandom")
 SYS_PIVOT_ROOT = {"x86_64": 155, "aarch64": 41}
 # What the worker sees of the machine, besides the paths it needs (the
 # interpreter, its site-packages, the submission copy, its scratch folder):
@@ -107,6 +131,9 @@ class _Mounter:
     def prctl_no_new_privs(self) -> None:
         self._check(self.libc.prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0), "prctl(NO_NEW_PRIVS)")
 
+    def prctl_pdeathsig(self) -> None:
+        self._check(self.libc.prctl(PR_SET_PDEATHSIG, 9, 0, 0, 0), "prctl(PDEATHSIG)")
+
 
 def _under(path: str, root: str) -> bool:
     return path == root or path.startswith(root.rstrip("/") + "/")
@@ -133,6 +160,11 @@ class _Jail:
         self.masked: list[str] = []
         self.stage_n = 0
         self.empty = os.path.join(self.stage, "empty")
+        self.shm_mb = int(plan.get("shm_mb") or DEFAULT_SHM_MB)
+        self.pid_namespace = False  # set by enter() once this process is a namespace's init
+        self.ipc_namespace = False
+        self.private_shm = False
+        self.missing: list[str] = []  # containment steps this platform refused
 
     # -- primitives ------------------------------------------------------
     def _mask(self, path: str) -> None:
@@ -195,12 +227,48 @@ class _Jail:
         extra = sorted(p for p in needed if not any(_under(p, b) for b in binds))
         extra = [p for p in extra if not any(p != o and _under(p, o) for o in extra)]
         for path in binds:
-            self._bind(newroot, path, dev=path == "/dev")
+            if path == "/dev":
+                self._build_dev(newroot + path)
+            elif path == "/proc" and self.pid_namespace:
+                os.makedirs(newroot + path, mode=0o555, exist_ok=True)
+                self.m.mount("proc", newroot + path, "proc",
+                             MS_NOSUID | MS_NODEV | MS_NOEXEC | MS_RDONLY)
+            else:
+                self._bind(newroot, path)
         for path in extra:
             self._bind(newroot, path, writable=path in self.writable)
         for path in self.writable:  # a writable folder inside a read-only kept one
             if path not in extra:
                 self._bind(newroot, path, writable=True)
+
+    def _build_dev(self, dev: str) -> None:
+        """A private ``/dev``: the harmless device nodes, ``/dev/fd`` links and a
+        ``/dev/shm`` tmpfs of its own (capped at ``shm_mb``); the host's ``/dev/shm``,
+        ``/dev/mqueue`` and terminals are not in it."""
+        os.makedirs(dev, mode=0o755, exist_ok=True)
+        self.m.mount("tmpfs", dev, "tmpfs", MS_NOSUID | MS_NOEXEC,
+                     "mode=0755,size=64k,nr_inodes=64")
+        for name in DEV_NODES:
+            host = "/dev/" + name
+            if os.path.exists(host) and stat.S_ISCHR(os.stat(host).st_mode):
+                open(os.path.join(dev, name), "w").close()  # noqa: SIM115
+                self.m.mount(host, os.path.join(dev, name), None, MS_BIND)
+        for name, target in (("fd", "/proc/self/fd"), ("stdin", "/proc/self/fd/0"),
+                             ("stdout", "/proc/self/fd/1"), ("stderr", "/proc/self/fd/2")):
+            os.symlink(target, os.path.join(dev, name))
+        shm = os.path.join(dev, "shm")
+        os.mkdir(shm, 0o1777)
+        self.m.mount("tmpfs", shm, "tmpfs", MS_NOSUID | MS_NODEV,
+                     f"mode=1777,size={self.shm_mb}m,nr_inodes=4096")
+        if self.ipc_namespace:  # POSIX message queues of this IPC namespace only
+            os.mkdir(os.path.join(dev, "mqueue"), 0o1777)
+            try:
+                self.m.mount("mqueue", os.path.join(dev, "mqueue"), "mqueue",
+                             MS_NOSUID | MS_NODEV | MS_NOEXEC)
+            except JailError:
+                pass  # the queues stay private to the namespace; only the folder is empty
+        self.m.mount(None, dev, None, MS_REMOUNT | MS_RDONLY | MS_NOSUID | MS_NOEXEC)
+        self.private_shm = True
 
     def _pivot(self, newroot: str) -> None:
         old = os.path.join(newroot, ".oldroot")
@@ -215,6 +283,11 @@ class _Jail:
     def run(self, uid: int, gid: int, network: bool) -> None:
         flags = CLONE_NEWNS | (0 if network else CLONE_NEWNET)
         self.m.unshare(flags)
+        try:
+            self.m.unshare(CLONE_NEWIPC)
+            self.ipc_namespace = True
+        except JailError as exc:
+            self.missing.append(f"IPC namespace ({exc})")
         self.m.mount(None, "/", None, MS_REC | MS_PRIVATE)
         fd = os.open(self.empty, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o000)
         os.close(fd)
@@ -236,6 +309,67 @@ class _Jail:
         os.setresuid(uid, uid, uid)
         if os.getuid() != uid or os.geteuid() != uid or os.getgroups():
             raise JailError("the uid did not change")
+        if self.pid_namespace:  # cleared by the uid change: asked for afterwards
+            self.m.prctl_pdeathsig()
+
+
+def _exit_like(status: int) -> None:
+    """Exit with the wait ``status`` of a child: the same code, or the same signal."""
+    if os.WIFSIGNALED(status):
+        sig = os.WTERMSIG(status)
+        try:
+            signal.signal(sig, signal.SIG_DFL)
+        except (OSError, ValueError):
+            pass  # SIGKILL and SIGSTOP have no handler to reset
+        try:
+            os.kill(os.getpid(), sig)
+        except OSError:
+            pass
+        os._exit(128 + sig)
+    os._exit(os.WEXITSTATUS(status) if os.WIFEXITED(status) else 1)
+
+
+def _close_fds(keep: tuple[int, ...] = (0, 1, 2)) -> None:
+    """Close every descriptor but ``keep`` (so the grader sees its pipes close)."""
+    try:
+        fds = [int(f) for f in os.listdir("/proc/self/fd")]
+    except OSError:
+        fds = list(range(3, 1024))
+    for fd in fds:
+        if fd not in keep:
+            try:
+                os.close(fd)
+            except OSError:
+                pass
+
+
+def _hold(child: int) -> None:
+    """The holder: wait for the namespace's init, then exit as it did (never returns)."""
+    _close_fds()
+    while True:
+        try:
+            pid, status = os.waitpid(child, 0)
+        except InterruptedError:
+            continue
+        except ChildProcessError:
+            os._exit(1)
+        if pid == child:
+            _exit_like(status)
+
+
+def _init(child: int) -> None:
+    """Process 1 of a worker's namespace: reap orphans; exit as ``child`` does (never
+    returns). Its exit kills whatever else the worker left in the namespace."""
+    _close_fds()
+    while True:
+        try:
+            pid, status = os.waitpid(-1, 0)
+        except InterruptedError:
+            continue
+        except ChildProcessError:
+            os._exit(1)
+        if pid == child:
+            _exit_like(status)
 
 
 def enter(plan: dict[str, Any]) -> dict[str, Any]:
@@ -244,12 +378,23 @@ def enter(plan: dict[str, Any]) -> dict[str, Any]:
     ``plan`` keys: ``stage`` (a root-owned directory for bind staging), ``keep``
     (paths the worker must read), ``writable`` (paths it may write), ``hide``
     (paths inside the kept ones to hide), ``root`` (an empty folder outside
-    every kept path, mounted over with the new root), ``uid``/``gid`` (``None``:
-    a uid of this worker's own), ``network`` (``False`` unshares the network).
-    The result has ``isolated`` (bool), ``uid``, ``network`` and ``error``.
+    every kept path, mounted over with the new root), ``uid``/``gid`` (the
+    sandbox uid; ``None``: ``UID_BASE`` + this process's pid), ``network``
+    (``False`` unshares the network), ``shm_mb`` (size of the private
+    ``/dev/shm``), ``init`` (``True`` for a single worker: process 1 of the
+    namespace is a small init, the worker its child; ``False`` for a fork
+    server, which is process 1 itself).
+    The result has ``isolated`` (bool), ``uid``, ``network``, ``error``,
+    ``pid_namespace``, ``ipc_namespace``, ``private_shm`` and ``missing``
+    (the containment steps the platform refused, with the reason).
+
+    The calling process does not return when a PID namespace was made: it
+    becomes the holder (see the module's docstring); the function returns in
+    the namespace's process 1 (fork server) or in its child (single worker).
     """
     info: dict[str, Any] = {"isolated": False, "uid": os.getuid(), "network": True,
-                            "error": "", "masked": []}
+                            "error": "", "masked": [], "pid_namespace": False,
+                            "ipc_namespace": False, "private_shm": False, "missing": []}
     if os.geteuid() != 0:
         info["error"] = "the grader is not root"
         return info
@@ -259,12 +404,28 @@ def enter(plan: dict[str, Any]) -> dict[str, Any]:
     gid = uid if gid is None else int(gid)
     jail = _Jail(plan)
     try:
+        jail.m.unshare(CLONE_NEWPID)
+    except JailError as exc:
+        jail.missing.append(f"PID namespace ({exc})")
+    else:
+        child = os.fork()
+        if child:
+            _hold(child)
+        jail.pid_namespace = True
+    try:
         jail.run(uid, gid, bool(plan.get("network", False)))
     except (JailError, OSError) as exc:
         info["error"] = str(exc)
         info["masked"] = jail.masked
         info["uid"] = os.getuid()
+        info["missing"] = jail.missing
         return info
     info.update(isolated=True, uid=os.getuid(), network=bool(plan.get("network", False)),
-                masked=jail.masked)
+                masked=jail.masked, pid_namespace=jail.pid_namespace,
+                ipc_namespace=jail.ipc_namespace, private_shm=jail.private_shm,
+                missing=jail.missing)
+    if jail.pid_namespace and plan.get("init"):
+        child = os.fork()
+        if child:
+            _init(child)
     return info

@@ -20,10 +20,12 @@ import tempfile
 from pathlib import Path
 from typing import Any, Protocol
 
+from autograder.sandbox import uids
+from autograder.sandbox.errors import WorkerDied
 from autograder.sandbox.paths import default_hidden_paths, default_kept_paths, python_paths
 
 __all__ = ["CONFINED_NOTE", "DEFAULT_NPROC_LIMIT", "THREAD_ENV", "WORKER_FILES", "Launch",
-           "WorkerSettings", "confined_note"]
+           "WorkerSettings", "confined_note", "containment_note"]
 
 DEFAULT_NPROC_LIMIT = 64  # processes and threads of a confined worker's uid
 THREAD_ENV = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS",
@@ -46,6 +48,17 @@ def confined_note(user: str | None) -> str:
     return CONFINED_NOTE.format(who=f"user {user!r}" if user else "a uid of its own")
 
 
+def containment_note(info: dict[str, Any]) -> str:
+    """What the report adds about leftovers, from a confined process's ``info``."""
+    if info.get("pid_namespace") and info.get("ipc_namespace") and info.get("private_shm"):
+        return ("; nothing outlives the submission: PID and IPC namespaces, private "
+                "/dev/shm, a uid of its own never reused while a process has it")
+    missing = [str(m) for m in info.get("missing") or []] or ["private /dev/shm"]
+    return ("; NOT contained: no " + ", no ".join(missing)
+            + " (leftovers are killed by uid, which a process forking during the clean-up "
+            "can outlive; SysV IPC objects are not private)")
+
+
 class WorkerSettings(Protocol):
     """What :meth:`Launch.prepare` reads of a Sandbox or a Zygote."""
 
@@ -58,6 +71,7 @@ class WorkerSettings(Protocol):
     memory_limit_mb: int | None
     fsize_limit_mb: int
     nproc_limit: int
+    ext_dir: str | None
 
 
 class Launch:
@@ -67,6 +81,7 @@ class Launch:
         self.confine = False
         self.uid: int | None = None
         self.gid: int | None = None
+        self.leased = False  # the uid came from autograder.sandbox.uids: give it back
         self.note = ""
         self.scratch = Path()
         self.work = Path()
@@ -86,6 +101,13 @@ class Launch:
         if self.confine and owner.sandbox_user:
             pw = pwd.getpwnam(owner.sandbox_user)
             self.uid, self.gid = pw.pw_uid, pw.pw_gid
+        elif self.confine:
+            try:
+                self.uid = self.gid = uids.lease()
+            except uids.UidLeaseError as exc:
+                raise WorkerDied(f"the grader could not confine the worker ({exc})",
+                                 internal=True) from None
+            self.leased = True
         scratch = Path(tempfile.mkdtemp(prefix=f"ag-{mode}-"))
         self.scratch = scratch
         for source, name in WORKER_FILES.items():
@@ -103,15 +125,16 @@ class Launch:
             newroot.mkdir(mode=0o755)
             self.plan = {
                 "stage": str(stage), "root": str(newroot), "uid": self.uid, "gid": self.gid,
-                "network": False, "required": True,
+                "network": False, "required": True, "init": mode == "worker",
                 "hide": [*default_hidden_paths(), *owner.hide],
                 "keep": [str(owner.submission_root), str(scratch), *default_kept_paths(),
-                         *owner.keep, *python_paths(owner.python)],
+                         *owner.keep, *python_paths(owner.python),
+                         *([owner.ext_dir] if owner.ext_dir else [])],
                 "writable": [str(self.work)],
             }
         self.base_cfg = {"log": str(scratch / "output.log"), "root": str(owner.submission_root),
                          "library": owner.library, "cwd": str(self.work), "jail": self.plan,
-                         "mode": mode}
+                         "mode": mode, "ext": owner.ext_dir}
         self.limits = (owner.memory_limit_mb, owner.fsize_limit_mb,
                        owner.nproc_limit if self.confine else None)
         return self

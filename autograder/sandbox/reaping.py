@@ -1,9 +1,12 @@
 """Cleaning up after workers: kill what they left behind, remove their scratch folders.
 
-A confined worker runs as a uid of its own, so everything it started is found
-by uid (:func:`kill_user_processes`); an unconfined one shares the grader's
-uid, so its leftovers are found by session and environment tag
-(:func:`kill_descendants`, best effort).
+A confined worker or fork server is process 1 of a PID namespace of its own
+(behind a holder process, see :mod:`autograder.sandbox.jail`): killing it
+(:func:`kill_namespace`) makes the kernel kill everything in the namespace.
+It also runs as a leased uid of its own: :func:`end_uid` kills whatever has
+that uid until nothing has, and only then gives the uid back. An unconfined
+worker shares the grader's uid, so its leftovers are found by session and
+environment tag (:func:`kill_descendants`, best effort).
 """
 
 from __future__ import annotations
@@ -11,9 +14,16 @@ from __future__ import annotations
 import os
 import shutil
 import signal
+import time
 from pathlib import Path
+from typing import Any
 
-__all__ = ["kill_descendants", "kill_user_processes", "remove_scratch", "tail"]
+from autograder.sandbox import uids
+
+__all__ = ["end_uid", "kill_descendants", "kill_namespace", "kill_user_processes",
+           "remove_leftovers", "remove_scratch", "tail"]
+
+UID_GONE_TIMEOUT = 10.0  # seconds the clean-up waits for a sandbox uid's last process
 
 
 def remove_scratch(scratch: Path) -> None:
@@ -90,13 +100,61 @@ def kill_descendants(worker_pid: int, tag: str) -> None:
                     pass
 
 
-def kill_user_processes(uid: int, spare: int | None = None) -> None:
+def remove_leftovers(pid: int | None, uid: int | None, leased: bool, zygote: Any,
+                     tag: str) -> None:
+    """Kill what a stopped worker ``pid`` left: by ``uid`` when confined (and give a
+    ``leased`` uid back), through ``zygote`` when forked by one, else by session and
+    environment ``tag``."""
+    if uid is not None:
+        end_uid(uid, leased)
+    elif pid is not None and zygote is not None:
+        zygote.kill_leftovers()
+    elif pid is not None:
+        kill_descendants(pid, tag)
+
+
+def kill_namespace(holder: int) -> bool:
+    """SIGKILL process 1 of the PID namespace that ``holder`` waits for: the kernel
+    kills every other process of the namespace, and the holder exits once they are
+    all gone. Returns whether that process was found."""
+    try:
+        with open(f"/proc/{holder}/task/{holder}/children") as fh:
+            children = [int(p) for p in fh.read().split()]
+    except (OSError, ValueError):
+        children = [int(e) for e in os.listdir("/proc")
+                    if e.isdigit() and (_proc_stat(int(e)) or (0, 0))[0] == holder]
+    if len(children) != 1:
+        return False
+    try:
+        os.kill(children[0], signal.SIGKILL)
+    except ProcessLookupError:
+        return False
+    return True
+
+
+def end_uid(uid: int, leased: bool, timeout: float = UID_GONE_TIMEOUT) -> bool:
+    """Kill every process of ``uid`` until none is left (zombies included), then give
+    a leased uid back. Returns whether none was left; a uid that still has a
+    process after ``timeout`` seconds stays leased (never handed out again)."""
+    deadline = time.monotonic() + timeout
+    while kill_user_processes(uid):
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.005)
+    if leased:
+        uids.release(uid)
+    return True
+
+
+def kill_user_processes(uid: int, spare: int | None = None) -> int:
     """SIGKILL every process whose real uid is ``uid`` (never root's), but ``spare``.
 
-    Processes adopted by the grader (a sub-reaper) are reaped too.
+    Processes adopted by the grader (a sub-reaper) are reaped too. Returns how
+    many processes of ``uid`` were found (zombies included).
     """
     if uid == 0:
-        return
+        return 0
+    found = 0
     me = os.getpid()
     for entry in os.listdir("/proc"):
         if not entry.isdigit() or int(entry) == spare:
@@ -115,6 +173,7 @@ def kill_user_processes(uid: int, spare: int | None = None) -> None:
             continue
         if owner != uid:
             continue
+        found += 1
         try:
             os.kill(pid, signal.SIGKILL)
         except (ProcessLookupError, PermissionError):
@@ -124,3 +183,4 @@ def kill_user_processes(uid: int, spare: int | None = None) -> None:
                 os.waitpid(pid, 0)
             except ChildProcessError:
                 pass
+    return found

@@ -10,6 +10,7 @@ confined is decided here, once per interpreter and user
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import signal
@@ -28,11 +29,11 @@ from autograder.config import (
     DEFAULT_MEMORY_LIMIT_MB,
     DEFAULT_TIMEOUT,
 )
-from autograder.sandbox import jail, protocol, timing
+from autograder.sandbox import protocol, timing
 from autograder.sandbox.errors import MalformedReply, StudentError, WorkerDied, death_reason
-from autograder.sandbox.launch import DEFAULT_NPROC_LIMIT, Launch, confined_note
+from autograder.sandbox.launch import DEFAULT_NPROC_LIMIT, Launch, confined_note, containment_note
 from autograder.sandbox.protocol import Ref
-from autograder.sandbox.reaping import kill_descendants, kill_user_processes, remove_scratch
+from autograder.sandbox.reaping import kill_namespace, remove_leftovers, remove_scratch
 from autograder.sandbox.remote import RemoteObject, RemotePath, to_wire
 from autograder.sandbox.timing import Timing
 
@@ -108,10 +109,10 @@ class Sandbox:
     ``isolate`` (``None``: confine when :func:`isolation_available`; ``True``:
     confine or fail; ``False``: never), ``zygote`` (a :class:`Zygote` of the
     same submission to fork the worker from, instead of starting a new
-    interpreter: the limits and confinement are then the zygote's). After
+    interpreter: the limits and confinement are then the zygote's), ``ext_dir``
+    (the grader's compiled package, read-only, first on ``sys.path``). After
     :meth:`start`, ``isolated`` tells whether the worker is confined, and
-    ``isolation_note`` why (not).
-    """
+    ``isolation_note`` why (not)."""
 
     def __init__(
         self,
@@ -129,6 +130,7 @@ class Sandbox:
         isolate: bool | None = None,
         nproc_limit: int = DEFAULT_NPROC_LIMIT,
         zygote: Zygote | None = None,
+        ext_dir: str | os.PathLike[str] | None = None,
         start: bool = True,
     ) -> None:
         self.submission_root = Path(submission_root).resolve()
@@ -144,8 +146,10 @@ class Sandbox:
         self.isolate = isolate
         self.nproc_limit = nproc_limit
         self.zygote = zygote
+        self.ext_dir = None if ext_dir is None else str(ext_dir)  # the compiled package
         self.isolated = False
         self.isolation_note = "worker not started"
+        self.work_dir: Path | None = None  # a worker started on its own: its working folder
         self.lib = RemotePath(self, {"path": ""})
         self.startup_s = 0.0
         self.busy_s = 0.0  # seconds spent waiting on the worker (student code and transfers)
@@ -156,6 +160,7 @@ class Sandbox:
         self._resp_fd: int | None = None
         self._scratch: Path | None = None
         self._uid: int | None = None
+        self._leased = self._pid_namespace = False  # a leased uid; a PID namespace of its own
         self._dead: str | None = None
         self._tag = os.urandom(8).hex()
         self._stopwatch: timing.Stopwatch | None = None  # running while timeit times a call
@@ -176,9 +181,10 @@ class Sandbox:
             return
         confine, note = resolve_isolation(self.isolate, self.python, self.sandbox_user)
         launch = Launch.prepare(self, mode="worker", confine=confine, note=note)
-        self._scratch = launch.scratch
+        self._scratch, self.work_dir = launch.scratch, launch.work
         self.log_path = launch.scratch / "output.log"
         self.isolation_note = launch.note
+        self._uid, self._leased = (launch.uid, launch.leased) if launch.confine else (None, False)
         req_r, req_w = os.pipe()
         resp_r, resp_w = os.pipe()
         try:
@@ -191,7 +197,6 @@ class Sandbox:
         self._resp_fd = resp_r
         os.set_blocking(req_w, False)
         if launch.confine:
-            self._uid = launch.uid if launch.uid is not None else jail.worker_uid(self._proc.pid)
             try:  # no student code has run yet: a death here is the grader's problem
                 info = self.info(timeout=max(self.timeout, 30.0))
             except WorkerDied as exc:
@@ -202,6 +207,9 @@ class Sandbox:
             self.isolated = bool(info.get("isolated"))
             if not self.isolated:
                 self.isolation_note = f"confinement failed: {info.get('error')}"
+            else:
+                self.isolation_note += containment_note(info)
+                self._pid_namespace = bool(info.get("pid_namespace"))
         self.startup_s = time.perf_counter() - t0
 
     def _start_from_zygote(self, zygote: Zygote) -> None:
@@ -218,14 +226,19 @@ class Sandbox:
         finally:
             self.close_s += time.perf_counter() - t0
 
-    def _close(self) -> None:
+    def stop(self) -> None:
+        """Kill the worker and all it started, keeping its files until :meth:`close`."""
         proc = self._proc
         if proc is not None:
             self._kill_group()
-            try:
+            with contextlib.suppress(subprocess.TimeoutExpired):  # an unkillable one
                 proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:  # pragma: no cover - unkillable
-                pass
+        remove_leftovers(proc and proc.pid, self._uid, self._leased, self.zygote, self._tag)
+        self._uid = None
+        self._dead = self._dead or "the sandbox was stopped"
+
+    def _close(self) -> None:
+        self.stop()
         for fd in (self._req_fd, self._resp_fd):
             if fd is not None:
                 try:
@@ -233,17 +246,9 @@ class Sandbox:
                 except OSError:
                     pass
         self._req_fd = self._resp_fd = None
-        if self._uid is not None:
-            kill_user_processes(self._uid)
-        elif proc is not None and self.zygote is not None:  # forked by the zygote
-            self.zygote.kill_leftovers()
-        elif proc is not None:
-            kill_descendants(proc.pid, self._tag)
         if self._scratch is not None:
             remove_scratch(self._scratch)
             self._scratch = None
-        if self._dead is None:
-            self._dead = "the sandbox was closed"
 
     def __enter__(self) -> Sandbox:
         self.start()
@@ -253,14 +258,17 @@ class Sandbox:
         self.close()
 
     def __del__(self) -> None:  # best effort; fixtures close explicitly
-        try:
+        with contextlib.suppress(Exception):
             if self._proc is not None and self._proc.returncode is None:
                 self._kill_group()
-        except Exception:
-            pass
 
     def _kill_group(self) -> None:
         if self._proc is None:
+            return
+        if self.zygote is not None:  # its pid may be its namespace's: the zygote kills it
+            self._proc.kill()
+            return
+        if self._pid_namespace and kill_namespace(self._proc.pid):
             return
         try:
             os.killpg(self._proc.pid, signal.SIGKILL)
@@ -288,8 +296,11 @@ class Sandbox:
 
     # -- requests ------------------------------------------------------------
     def _die(self, why: str) -> WorkerDied:
-        self._kill_group()
         proc = self._proc
+        if proc is not None and why != "timeout":  # it may be exiting: let its status arrive
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                proc.wait(timeout=1.0)
+        self._kill_group()
         code = None
         if proc is not None:
             try:
@@ -389,20 +400,10 @@ class Sandbox:
             raise self._malformed("put did not return a reference")
         return ref
 
-    def build(self, sources: list[str] | tuple[str, ...], timeout: float = 180.0
-              ) -> dict[str, Any]:
-        """Compile the library's Cython ``sources`` in the worker (once per fork server).
-
-        Call it before the library is first imported in this worker. Returns
-        ``{"ok": bool, "log": compiler output tail, "seconds": float}``; on
-        success the worker imports the compiled copy of the library. See
-        :mod:`autograder.extensions`.
-        """
-        value = self._request({"op": "build", "sources": list(sources), "timeout": timeout},
-                              timeout=timeout + 30.0)
-        if not isinstance(value, dict):
-            raise self._malformed("build did not return a dict")
-        return value
+    def build(self, sources: list[str] | tuple[str, ...], timeout: float = 180.0) -> Any:
+        """Compile ``sources`` into ``work_dir / "ext"`` (the answer is for the log only)."""
+        return self._request({"op": "build", "sources": list(sources), "timeout": timeout},
+                             timeout=timeout + 30.0)
 
     def release(self, *refs: Ref | RemoteObject) -> None:
         """Let the worker forget stored values."""

@@ -111,7 +111,10 @@ def main(argv: list[str]) -> int:
             return 3
     _load_handler()
     sys.path[:] = [p for p in sys.path if p and os.path.abspath(p) != here]
+    _no_compiled_modules_from(cfg["root"])
     sys.path.insert(0, cfg["root"])
+    if cfg.get("ext"):  # the grader's compiled copy of the package comes first
+        sys.path.insert(0, cfg["ext"])
     _seed_torch_on_import()
     if zygote:
         for name in cfg.get("preload", []):  # after confinement, before any student code
@@ -122,8 +125,35 @@ def main(argv: list[str]) -> int:
         return _zygote(req_fd, cfg, info)
     _become_worker(int(cfg.get("seed", 0)), cfg.get("cwd") or os.getcwd())
     handler.Worker(req_fd, resp_fd, cfg["root"], cfg["library"], info,
-                   build_root=os.getcwd()).serve()
+                   ext=cfg.get("ext")).serve()
     return 0
+
+
+def _no_compiled_modules_from(root: str) -> None:
+    """Make the import system load only Python source from the submission folder.
+
+    Extension modules (``.so``) and bytecode-only files a student shipped are
+    never imported from there; the compiled extension the grader built lives
+    in a folder of its own, outside the submission.
+    """
+    import importlib.machinery as mach
+
+    source = [(mach.SourceFileLoader, mach.SOURCE_SUFFIXES)]
+    everything = [(mach.ExtensionFileLoader, mach.EXTENSION_SUFFIXES), *source,
+                  (mach.SourcelessFileLoader, mach.BYTECODE_SUFFIXES)]
+    only_source = mach.FileFinder.path_hook(*source)
+    default = mach.FileFinder.path_hook(*everything)
+    top = os.path.realpath(root)
+
+    def hook(path: str) -> Any:
+        real = os.path.realpath(path or ".")
+        if real == top or real.startswith(top + os.sep):
+            return only_source(path)
+        return default(path)
+
+    sys.path_hooks[:] = [h for h in sys.path_hooks
+                         if "FileFinder" not in getattr(h, "__qualname__", "")] + [hook]
+    sys.path_importer_cache.clear()
 
 
 def _load_handler() -> None:
@@ -182,7 +212,7 @@ def _zygote(ctrl_fd: int, cfg: dict[str, Any], info: dict[str, Any]) -> int:
     children: dict[int, str] = {}
 
     def reap() -> None:
-        while children:
+        while True:  # orphans adopted by this process 1 too
             try:
                 pid, status = os.waitpid(-1, os.WNOHANG)
             except ChildProcessError:
@@ -219,6 +249,14 @@ def _zygote(ctrl_fd: int, cfg: dict[str, Any], info: dict[str, Any]) -> int:
             return 0  # the grader closed the socket
         try:
             req = json.loads(msg)
+            if isinstance(req, dict) and ("reset" in req or "kill" in req):
+                for fd in fds:
+                    os.close(fd)
+                if "kill" in req:
+                    _kill_child(int(req["kill"]), children)
+                else:
+                    _reset(sock, children)
+                continue
             seed = int(req["seed"])
         except (ValueError, KeyError, TypeError):
             for fd in fds:
@@ -245,7 +283,7 @@ def _zygote(ctrl_fd: int, cfg: dict[str, Any], info: dict[str, Any]) -> int:
                 os.close(log)
                 _become_worker(seed, cwd)
                 handler.Worker(req_fd, resp_fd, cfg["root"], cfg["library"], info,
-                               build_root=base).serve()
+                               ext=cfg.get("ext")).serve()
             finally:
                 os._exit(0)
         children[pid] = cwd
@@ -255,6 +293,48 @@ def _zygote(ctrl_fd: int, cfg: dict[str, Any], info: dict[str, Any]) -> int:
             sock.send(json.dumps({"pid": pid}).encode())
         except OSError:
             return 0
+
+
+def _kill_child(pid: int, children: dict[int, str]) -> None:
+    """SIGKILL one of this fork server's workers and its process group."""
+    if pid not in children:
+        return
+    for kill in (os.killpg, os.kill):
+        try:
+            kill(pid, signal.SIGKILL)
+        except (ProcessLookupError, PermissionError):
+            pass
+
+
+def _reset(sock: Any, children: dict[int, str]) -> None:
+    """Kill every other process of this PID namespace, reap them, answer ``{"reset": n}``.
+
+    Only as process 1 of a namespace (the kernel makes ``kill(-1)`` reach the
+    whole namespace at once); elsewhere it answers ``{"reset": -1}``.
+    """
+    import shutil
+
+    if os.getpid() != 1:
+        sock.send(json.dumps({"reset": -1}).encode())
+        return
+    try:
+        os.kill(-1, signal.SIGKILL)
+    except ProcessLookupError:
+        pass
+    reaped = 0
+    while True:
+        try:
+            pid, status = os.waitpid(-1, 0)
+        except InterruptedError:
+            continue
+        except ChildProcessError:
+            break
+        reaped += 1
+        if pid in children:
+            shutil.rmtree(children.pop(pid), ignore_errors=True)
+            code = -os.WTERMSIG(status) if os.WIFSIGNALED(status) else os.WEXITSTATUS(status)
+            sock.send(json.dumps({"exit": pid, "status": code}).encode())
+    sock.send(json.dumps({"reset": reaped}).encode())
 
 
 if __name__ == "__main__":

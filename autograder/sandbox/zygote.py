@@ -15,10 +15,16 @@ from pathlib import Path
 from typing import Any
 
 from autograder.config import DEFAULT_FSIZE_LIMIT_MB, DEFAULT_MEMORY_LIMIT_MB
-from autograder.sandbox import jail
 from autograder.sandbox.errors import WorkerDied
-from autograder.sandbox.launch import DEFAULT_NPROC_LIMIT, Launch
-from autograder.sandbox.reaping import kill_descendants, kill_user_processes, remove_scratch, tail
+from autograder.sandbox.launch import DEFAULT_NPROC_LIMIT, Launch, containment_note
+from autograder.sandbox.reaping import (
+    end_uid,
+    kill_descendants,
+    kill_namespace,
+    kill_user_processes,
+    remove_scratch,
+    tail,
+)
 from autograder.sandbox.sandbox import resolve_isolation
 
 __all__ = ["ForkedWorker", "Zygote"]
@@ -53,6 +59,7 @@ class Zygote:
         isolate: bool | None = None,
         nproc_limit: int = DEFAULT_NPROC_LIMIT,
         preload: list[str] | tuple[str, ...] = (),
+        ext_dir: str | os.PathLike[str] | None = None,
         start_timeout: float = 60.0,
     ) -> None:
         self.submission_root = Path(submission_root).resolve()
@@ -65,9 +72,12 @@ class Zygote:
         self.keep = [str(p) for p in keep]
         self.isolate = isolate
         self.nproc_limit = nproc_limit
+        self.ext_dir = None if ext_dir is None else str(ext_dir)  # the compiled package
         self.isolated = False
         self.isolation_note = ""
         self.uid: int | None = None
+        self.pid_namespace = False  # the zygote is process 1 of a PID namespace of its own
+        self._leased = False  # the uid is leased (autograder.sandbox.uids): give it back
         self._tag = os.urandom(8).hex()
         self._exits: dict[int, int] = {}
         self._closed = False
@@ -75,6 +85,8 @@ class Zygote:
         launch = Launch.prepare(self, mode="zygote", confine=confine, note=note)
         self._scratch = launch.scratch
         self.isolation_note = launch.note
+        if launch.confine:
+            self.uid, self._leased = launch.uid, launch.leased
         parent, child = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
         self._sock = parent
         try:
@@ -82,8 +94,6 @@ class Zygote:
                                   (child.fileno(),), self._tag)
         finally:
             child.close()
-        if launch.confine:
-            self.uid = launch.uid if launch.uid is not None else jail.worker_uid(self._proc.pid)
         msg = self._read(start_timeout)
         if msg is None or "ready" not in msg:
             last = tail(launch.scratch / "output.log", 300)
@@ -94,6 +104,9 @@ class Zygote:
         self.isolated = bool(info.get("isolated")) if launch.confine else False
         if launch.confine and not self.isolated:
             self.isolation_note = f"confinement failed: {info.get('error')}"
+        elif self.isolated:
+            self.isolation_note += containment_note(info)
+            self.pid_namespace = bool(info.get("pid_namespace"))
 
     @property
     def pid(self) -> int:
@@ -183,13 +196,49 @@ class Zygote:
             self._read(min(left, 0.5), exits=True)
         if pid in self._exits:
             return self._exits[pid]
-        if not self.alive and not os.path.exists(f"/proc/{pid}"):
+        if not self.alive and (self.pid_namespace or not os.path.exists(f"/proc/{pid}")):
             return -signal.SIGKILL  # the zygote died with it: status unknown
         return None
 
+    def kill_worker(self, pid: int) -> None:
+        """SIGKILL a forked worker and its process group.
+
+        In a PID namespace ``pid`` is the namespace's own number, meaningless
+        outside: the zygote kills it (a zygote that is gone took it along).
+        """
+        if not self.pid_namespace:
+            for kill in (os.killpg, os.kill):
+                try:
+                    kill(pid, signal.SIGKILL)
+                except (ProcessLookupError, PermissionError):
+                    pass
+        elif self.alive:
+            try:
+                self._sock.send(json.dumps({"kill": int(pid)}).encode())
+            except OSError:
+                pass
+
     def kill_leftovers(self) -> None:
-        """Kill every process a worker left behind (never the zygote itself)."""
-        if self.uid is not None:
+        """Kill every process a worker left behind (never the zygote itself).
+
+        In its own PID namespace the zygote does it: ``kill(-1, SIGKILL)`` from
+        a namespace's process 1 reaches every other process of the namespace
+        at once (one forking meanwhile included: the kernel refuses a fork
+        whose parent has a fatal signal pending). A zygote that does not
+        answer is closed (the plugin starts another). Elsewhere the grader
+        kills the processes of the sandbox uid (or of the worker's session).
+        """
+        if self.pid_namespace:
+            if not self.alive:
+                return
+            try:
+                self._sock.send(json.dumps({"reset": True}).encode())
+                msg = self._read(10.0)
+            except OSError:
+                msg = None
+            if msg is None or "reset" not in msg:
+                self.close()
+        elif self.uid is not None:
             kill_user_processes(self.uid, spare=self.pid)
         else:
             kill_descendants(self.pid, self._tag)
@@ -203,6 +252,11 @@ class Zygote:
             self._sock.close()
         except OSError:
             pass
+        if self.pid_namespace and kill_namespace(self._proc.pid):
+            try:  # the holder exits once the whole namespace is gone
+                self._proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:  # pragma: no cover
+                pass
         for kill in (lambda: os.killpg(self._proc.pid, signal.SIGKILL), self._proc.kill):
             try:
                 kill()
@@ -213,7 +267,7 @@ class Zygote:
         except subprocess.TimeoutExpired:  # pragma: no cover
             pass
         if self.uid is not None:
-            kill_user_processes(self.uid)
+            end_uid(self.uid, self._leased)
         else:
             kill_descendants(self._proc.pid, self._tag)
         remove_scratch(self._scratch)
@@ -247,4 +301,4 @@ class ForkedWorker:
         return self.returncode
 
     def kill(self) -> None:
-        os.kill(self.pid, signal.SIGKILL)
+        self.zygote.kill_worker(self.pid)

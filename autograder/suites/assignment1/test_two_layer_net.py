@@ -143,7 +143,8 @@ def test_two_layer_net_scores_loss_and_gradients(student, reference, rng, case):
 
 
 @pytest.mark.two_layer_net_loss
-def test_two_layer_net_solver_accuracy(student, reference, cifar, seed, rng, reference_memo):
+def test_two_layer_net_solver_accuracy(student, reference, cifar, seed, secret_rng,
+                                       reference_memo):
     X_train = cifar["X_train"][:TRAIN_ROWS]
     y_train = cifar["y_train"][:TRAIN_ROWS]
     # The Solver's own validation rows (it keeps the best parameters on them) come
@@ -151,7 +152,8 @@ def test_two_layer_net_solver_accuracy(student, reference, cifar, seed, rng, ref
     # seed from the validation and test splits, which the worker never gets.
     X_val = cifar["X_train"][TRAIN_ROWS:TRAIN_ROWS + VAL_ROWS]
     y_val = cifar["y_train"][TRAIN_ROWS:TRAIN_ROWS + VAL_ROWS]
-    X_eval, y_eval = held_out(cifar, rng, EVAL_ROWS)
+    # secret_rng: the worker knows the test's seed, so the rows must not follow from it
+    X_eval, y_eval = held_out(cifar, secret_rng, EVAL_ROWS)
     d = X_train.shape[1]
     h = NET["hidden_dim"]
     c = int(max(y_train.max(), y_eval.max())) + 1
@@ -181,7 +183,7 @@ def test_two_layer_net_solver_accuracy(student, reference, cifar, seed, rng, ref
             np.random.set_state(saved)
 
     ref_acc = reference_memo(train_reference, net=NET, solver=SOLVER, rows=TRAIN_ROWS,
-                             eval=EVAL_ROWS)["acc"]
+                             eval=EVAL_ROWS, eval_rng="secret")["acc"]
 
     net = _student_net(student, params, d, h, c, NET["reg"])
     solver = student.lib.solver.Solver(net, student.put(data), **SOLVER)

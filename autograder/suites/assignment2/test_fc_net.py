@@ -248,13 +248,15 @@ def test_fc_net_overfits_small_data(student, reference, cifar):
 
 
 @pytest.mark.fc_net_loss
-def test_fc_net_short_training_accuracy(student, reference, cifar, seed, rng, reference_memo):
+def test_fc_net_short_training_accuracy(student, reference, cifar, seed, secret_rng,
+                                        reference_memo):
     X_train, y_train = cifar["X_train"][:TRAIN_ROWS], cifar["y_train"][:TRAIN_ROWS]
     # The Solver's validation rows come from the training split; the accuracy is
     # measured here on rows drawn per seed from the validation and test splits.
     X_val = cifar["X_train"][TRAIN_ROWS:TRAIN_ROWS + VAL_ROWS]
     y_val = cifar["y_train"][TRAIN_ROWS:TRAIN_ROWS + VAL_ROWS]
-    X_eval, y_eval = held_out(cifar, rng, EVAL_ROWS)
+    # secret_rng: the worker knows the test's seed, so the rows must not follow from it
+    X_eval, y_eval = held_out(cifar, secret_rng, EVAL_ROWS)
     d = X_train.shape[1]
     c = int(max(y_train.max(), y_eval.max())) + 1
     dims = [d, *SHORT_NET["hidden_dims"], c]
@@ -283,7 +285,7 @@ def test_fc_net_short_training_accuracy(student, reference, cifar, seed, rng, re
             np.random.set_state(saved)
 
     ref_acc = reference_memo(train_reference, net=SHORT_NET, solver=SHORT_SOLVER, rows=TRAIN_ROWS,
-                             eval=EVAL_ROWS)["acc"]
+                             eval=EVAL_ROWS, eval_rng="secret")["acc"]
 
     net = student.lib.classifiers.FullyConnectedNet(SHORT_NET["hidden_dims"], **kwargs)
     net.params.set({k: v.copy() for k, v in params.items()})
