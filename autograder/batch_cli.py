@@ -14,7 +14,7 @@ import sys
 from typing import Any, TextIO
 
 from autograder import config as cfg
-from autograder.options import GradeOptions, OptionsError, add_grading_options
+from autograder.options import GradeOptions, OptionsError, add_grading_options, unwritable
 
 COMMAND = "grade-all"
 
@@ -130,6 +130,12 @@ def run(args: argparse.Namespace) -> int:
         shard = Shard.parse(args.shard) if args.shard is not None else None
     except ValueError as exc:
         return _misuse(str(exc))
+    from autograder.batch import default_output
+
+    output = args.output if args.output is not None else default_output(args.assignment)
+    why = unwritable(output, folder=True)
+    if why:
+        return _misuse(f"--output {output} cannot be written: {why}")
     gradebook: Any = False if args.no_gradebook else args.gradebook
     reporter = _Reporter(err, bar=not args.no_progress, quiet=args.quiet)
     try:

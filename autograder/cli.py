@@ -17,7 +17,12 @@ for _name in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
     os.environ.setdefault(_name, "1")  # before numpy is imported below
 
 from autograder import config as cfg  # noqa: E402
-from autograder.options import GradeOptions, OptionsError, add_grading_options  # noqa: E402
+from autograder.options import (  # noqa: E402
+    GradeOptions,
+    OptionsError,
+    add_grading_options,
+    unwritable,
+)
 
 
 class _Misuse(Exception):
@@ -29,9 +34,20 @@ class _Parser(argparse.ArgumentParser):
         raise _Misuse(message)
 
 
+def _version() -> str:
+    """The installed cvcourse version ("unknown" when the project is not installed)."""
+    from importlib import metadata
+
+    try:
+        return metadata.version("cvcourse")
+    except metadata.PackageNotFoundError:
+        return "unknown"
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser (defaults come from :mod:`autograder.config`)."""
     p = _Parser(prog="autograder", description="Grade submissions against hidden test suites.")
+    p.add_argument("--version", action="version", version=f"%(prog)s {_version()}")
     sub = p.add_subparsers(dest="command", required=True, parser_class=_Parser)
     g = sub.add_parser("grade", help="grade one submission and write results.json")
     g.add_argument("submission", help="the submission: a directory or a .zip file")
@@ -40,8 +56,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help=f"where to write Gradescope's JSON (default ./{cfg.DEFAULT_RESULTS})")
     add_grading_options(g)
     g.add_argument("--task", action="append", default=None, metavar="TASK",
-                   help="grade only this task id (repeatable; default: every task of "
-                        "tasks.toml); the others are reported as not graded")
+                   help="grade only this task id (repeatable; default: every task of the "
+                        "assignment); the others are reported as not graded")
     g.add_argument("-q", "--quiet", action="store_true", help="do not print the score table")
     t = sub.add_parser("tasks", help="list an assignment's tasks and points")
     t.add_argument("--assignment", required=True, help="assignment name, e.g. assignment1")
@@ -136,6 +152,9 @@ def main(argv: list[str] | None = None) -> int:
         if not os.path.exists(args.submission):
             raise _Misuse(f"submission {args.submission} does not exist")
         options = GradeOptions.from_args(args)
+        why = unwritable(args.results)
+        if why:
+            raise _Misuse(f"--results {args.results} cannot be written: {why}")
         unknown = [t for t in args.task or [] if t not in spec.tasks]
         if unknown:
             raise _Misuse(f"unknown task(s) {', '.join(unknown)}; known: {', '.join(spec.tasks)}")

@@ -227,13 +227,32 @@ def build_view(report: Report, *, student: str | None = None,
 
 
 # -- Markdown -----------------------------------------------------------------------
-_MD_SPECIAL = re.compile(r"([\\`*_{}\[\]<>()#+!|~&])")
+# What Markdown (CommonMark with GitHub's tables and strikethrough) reads as syntax in
+# running text: backslash, code, emphasis, links, raw HTML, table cells, strikethrough;
+# "_" only where it can open or close emphasis (not inside a word, as in task ids); "&"
+# only where it starts an entity. Parentheses, braces, "#", "+", "!"... are only syntax
+# at the start of a line or after "]" (escaped): left alone, so "(correct and fast)"
+# reads as written.
+_MD_SPECIAL = re.compile(r"([\\`*\[\]<|~])|(?<![A-Za-z0-9])_|_(?![A-Za-z0-9])|&(?=#?\w+;)")
+# Block syntax at the start of the text (a heading, quote, list item, rule, table row).
+_MD_LEADING = re.compile(r"^(?:[#>+=-]|\d+(?=[.)]))")
+
+
+def _md_escape_match(m: re.Match[str]) -> str:
+    return "\\" + m.group(0)
 
 
 def md_escape(text: str) -> str:
-    """``text`` as literal Markdown inline text (one line, special characters escaped)."""
+    """``text`` as literal Markdown inline text (one line, only what Markdown reads escaped)."""
     one_line = " ".join(str(text).split())
-    return _MD_SPECIAL.sub(r"\\\1", one_line)
+    escaped = _MD_SPECIAL.sub(_md_escape_match, one_line)
+    lead = _MD_LEADING.match(escaped)
+    if lead:
+        if lead.group(0)[0].isdigit():  # "1." / "1)": escape the delimiter after the number
+            end = lead.end()
+            return escaped[:end] + "\\" + escaped[end:]
+        return "\\" + escaped
+    return escaped
 
 
 def md_code(text: str) -> str:

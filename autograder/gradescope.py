@@ -66,6 +66,7 @@ from autograder.gradescope_requirements import (
     AUTHORING_ONLY,
     PROJECT_DISTRIBUTION,
     PYTORCH_CPU_INDEX,
+    assignment_dependencies,
     project_dependencies,
     requirements_txt,
     runtime_requirements,
@@ -122,8 +123,14 @@ def bundle_name(assignment: str) -> str:
 
 # --------------------------------------------------------------------------- build
 def _check_data(spec: cfg.AssignmentSpec, names: tuple[str, ...],
-                allow_ungradable: bool) -> tuple[str, ...]:
-    """The data sets to download (registered, verified, deduplicated), or BuildError."""
+                allow_ungradable: bool, allow_generated: bool) -> tuple[str, ...]:
+    """The data sets to download (registered, verified, deduplicated), or BuildError.
+
+    Every data set the declaration names (``[assignment] datasets``) must be
+    downloaded, so that the bundle grades on the data the course uses (scores
+    on generated stand-ins differ from local grading): otherwise the build
+    fails unless ``allow_generated`` (or ``allow_ungradable``) says so.
+    """
     from coursedata import registry
 
     from autograder import data
@@ -140,6 +147,13 @@ def _check_data(spec: cfg.AssignmentSpec, names: tuple[str, ...],
                              f"{', '.join(unverified)}, so setup.sh cannot download it safely")
         if name not in chosen:
             chosen.append(name)
+    generated = [n for n in spec.datasets if n not in chosen]
+    if generated and not (allow_generated or allow_ungradable):
+        raise BuildError(f"{spec.name} uses {', '.join(generated)}, which this bundle would not "
+                         "download, so it would grade on generated stand-ins (scores differ from "
+                         "grading on the real data): add --with-data "
+                         + " --with-data ".join(generated)
+                         + " (or --allow-generated-data to grade on the stand-ins anyway)")
     missing = {t: n for t, n in data.real_data_tasks(spec).items() if n not in chosen}
     if missing and not allow_ungradable:
         raise BuildError("; ".join(f"task {t} cannot be graded on generated {n} data" for t, n
@@ -160,6 +174,7 @@ def build_bundle(
     python_version: str | None = None,
     with_data: tuple[str, ...] = (),
     allow_ungradable: bool = False,
+    allow_generated_data: bool = False,
 ) -> Path:
     """Write ``assignment``'s Gradescope autograder zip and return its path.
 
@@ -173,6 +188,9 @@ def build_bundle(
     ``with_data`` names registered data sets (:mod:`coursedata.registry`) that
     ``setup.sh`` downloads into the image (``download_cifar10`` adds
     ``cifar10``); the others are generated stand-ins at grading time. A data
+    set of the declaration (``[assignment] datasets``) that is not downloaded
+    makes the build fail unless ``allow_generated_data`` is set (or
+    ``allow_ungradable``, which implies it). A data
     set without a verified checksum cannot be bundled for download; a task
     that cannot be graded on a stand-in (:func:`autograder.data.real_data_tasks`)
     makes the build fail unless its data set is downloaded or
@@ -186,7 +204,7 @@ def build_bundle(
     suite = Path(suite_dir) if suite_dir is not None else cfg.suite_dir(assignment)
     spec = cfg.load_tasks(suite / "tasks.toml")
     data_sets = _check_data(spec, (*with_data, *(("cifar10",) if download_cifar10 else ())),
-                            allow_ungradable)
+                            allow_ungradable, allow_generated_data)
     if spec.name != assignment:
         raise BuildError(f"{suite / 'tasks.toml'} is for {spec.name!r}, not {assignment!r}")
     root = cfg.find_course_root(course_root)
@@ -211,7 +229,11 @@ def build_bundle(
         files.update(collect(folder, f"{COURSE_DIR}/{folder.relative_to(root).as_posix()}"))
     files.update(collect(package_dir("coursedata"), f"{PACKAGES_DIR}/coursedata"))
 
-    pins = runtime_requirements(project_dependencies(root), python_version=py_version)
+    declared = {p for name in cfg.available_assignments()
+                for p in cfg.load_assignment(name).packages}
+    deps = assignment_dependencies(project_dependencies(root), spec.packages,
+                                   declared | set(spec.packages))
+    pins = runtime_requirements(deps, python_version=py_version)
     try:
         pip_version = metadata.version("pip")
     except metadata.PackageNotFoundError:
@@ -291,9 +313,14 @@ def add_build_parser(sub: Any) -> argparse.ArgumentParser:
                         "(repeatable; default: the grader generates stand-ins in the official "
                         "format)")
     b.add_argument("--with-cifar10", action="store_true", help="the same as --with-data cifar10")
+    b.add_argument("--allow-generated-data", action="store_true",
+                   help="build even when the bundle does not download a data set the "
+                        "assignment declares: it then grades on generated stand-ins, whose "
+                        "scores differ from grading on the real data (default: refuse)")
     b.add_argument("--allow-ungradable", action="store_true",
                    help="build even when a task cannot be graded on the generated stand-in "
-                        "of a data set the bundle does not download (it scores 0, 'not graded')")
+                        "of a data set the bundle does not download (it scores 0, 'not "
+                        "graded'); implies --allow-generated-data")
     b.add_argument("--allow-unconfined", action="store_true",
                    help="grade even when student code cannot be confined (not root, or no "
                         "namespaces); see docs/threat-model.md before using it")
@@ -307,7 +334,8 @@ def build_command(args: argparse.Namespace) -> int:
     path = build_bundle(args.assignment, args.output, course_root=args.course_root,
                         suite_dir=args.suite_dir, require_isolation=not args.allow_unconfined,
                         download_cifar10=args.with_cifar10, with_data=tuple(args.with_data),
-                        allow_ungradable=args.allow_ungradable)
+                        allow_ungradable=args.allow_ungradable,
+                        allow_generated_data=args.allow_generated_data)
     size = path.stat().st_size
     with zipfile.ZipFile(path) as zf:
         count = len(zf.namelist())
@@ -319,4 +347,6 @@ def build_command(args: argparse.Namespace) -> int:
     print(f"Gradescope's autograder timeout must exceed {manifest['time_limit_s'] / 60:g} min "
           f"(the grader is stopped at {manifest['hard_limit_s'] / 60:g} min)")
     print("upload it in Gradescope: the assignment's Configure Autograder page, Zip file upload")
+    print(f"set the assignment's Autograder Points to {manifest['max_score']:g} in Gradescope "
+          "(results.json gives each task's points, but not the total)")
     return 0

@@ -10,12 +10,14 @@ from pathlib import Path
 from autograder.gradescope_files import BuildError
 
 __all__ = ["AUTHORING_ONLY", "PROJECT_DISTRIBUTION", "PYTORCH_CPU_INDEX",
-           "project_dependencies", "requirements_txt", "runtime_requirements"]
+           "assignment_dependencies", "project_dependencies", "requirements_txt",
+           "runtime_requirements"]
 
 #: Project dependencies used only to author and generate assignments (nbgrader
 #: and the notebook stack); grading never imports them, so bundles leave them out.
 AUTHORING_ONLY: frozenset[str] = frozenset(
-    {"nbgrader", "nbformat", "nbconvert", "nbclient", "ipykernel"})
+    {"nbgrader", "nbformat", "nbconvert", "nbclient", "ipykernel",
+     "copydetect"})  # `autograder similarity` runs on the instructor's machine, not in a bundle
 #: The distribution that carries the project's own dependency list.
 PROJECT_DISTRIBUTION = "cvcourse"
 PYTORCH_CPU_INDEX = "https://download.pytorch.org/whl/cpu"
@@ -43,6 +45,37 @@ def project_dependencies(course_root: Path) -> list[str]:
         raise BuildError(f"no pyproject.toml in {course_root} and {PROJECT_DISTRIBUTION} is "
                          "not installed: cannot tell which packages grading needs") from None
     return list(reqs)  # lines for the project's extras are dropped by their markers
+
+
+def assignment_dependencies(dependencies: Iterable[str], packages: Iterable[str],
+                            declared_elsewhere: Iterable[str]) -> list[str]:
+    """The project ``dependencies`` one assignment's bundle installs.
+
+    ``packages`` is the assignment's declared ``[assignment] packages``;
+    ``declared_elsewhere`` the packages any assignment of the course declares.
+    A dependency that some assignment declares is installed only for the
+    assignments that declare it (Assignment 1's bundle gets no torch); every
+    other dependency is the engine's own and always installed. A declared
+    package that is not a project dependency is added by name (pinned later to
+    its installed version).
+    """
+    from packaging.requirements import InvalidRequirement, Requirement
+    from packaging.utils import canonicalize_name
+
+    own = {canonicalize_name(p) for p in packages}
+    optional = {canonicalize_name(p) for p in declared_elsewhere} - own
+    kept: list[str] = []
+    present: set[str] = set()
+    for line in dependencies:
+        try:
+            name = canonicalize_name(Requirement(line).name)
+        except InvalidRequirement as exc:
+            raise BuildError(f"invalid dependency {line!r}: {exc}") from None
+        if name not in optional:
+            kept.append(line)
+            present.add(name)
+    kept += [p for p in packages if canonicalize_name(p) not in present]
+    return kept
 
 
 def runtime_requirements(dependencies: Iterable[str], *,

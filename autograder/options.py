@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import os
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from autograder import config as cfg
@@ -72,6 +73,56 @@ class GradeOptions:
                     suite_dir=self.suite_dir, require_isolation=self.require_isolation)
 
 
+def unwritable(path: str | os.PathLike[str], *, folder: bool = False) -> str | None:
+    """Why ``path`` cannot be written, in a few words, or None when it can.
+
+    ``path`` is a file to (over)write, or with ``folder`` a folder to create or
+    fill. Checked before grading, so that a bad ``--results`` or ``--output``
+    fails at once rather than after every submission was graded. Missing
+    parent folders are fine when the nearest existing one is writable.
+    """
+    target = Path(path).absolute()
+    if target.exists():
+        if folder and not target.is_dir():
+            return f"{target} is not a folder"
+        if not folder and target.is_dir():
+            return f"{target} is a folder"
+        if not os.access(target, os.W_OK | (os.X_OK if folder else 0)):
+            return f"{target} is not writable"
+        if folder:
+            return None
+    parent = target.parent
+    while not parent.exists() and parent != parent.parent:
+        parent = parent.parent
+    if not parent.is_dir():
+        return f"{parent} is not a folder"
+    if not os.access(parent, os.W_OK | os.X_OK):
+        return f"{parent} is not writable"
+    return None
+
+
+def declared_defaults(setting: str) -> str:
+    """What each declared assignment sets for ``setting`` (``timeout`` or ``time_limit``).
+
+    For the help texts: ``"assignment1 60 s, assignment2 60 s (pytorch_my_model 300 s)"``,
+    read from the installed declarations (per-task timeouts in parentheses).
+    """
+    parts = []
+    try:
+        for name in cfg.available_assignments():
+            spec = cfg.load_assignment(name)
+            text = f"{name} {getattr(spec, setting):g} s"
+            if setting == "timeout":
+                own = [f"{t.id} {t.timeout:g} s" for t in spec.tasks.values()
+                       if t.timeout is not None]
+                if own:
+                    text += f" ({', '.join(own)})"
+            parts.append(text)
+    except cfg.ConfigError:
+        return "each assignment's declaration, tasks.toml"
+    return ", ".join(parts) or "each assignment's declaration, tasks.toml"
+
+
 def add_grading_options(g: argparse.ArgumentParser) -> None:
     """Add the options that decide how each submission is graded."""
     g.add_argument("--seed", type=int, default=cfg.DEFAULT_SEED,
@@ -86,10 +137,11 @@ def add_grading_options(g: argparse.ArgumentParser) -> None:
                    help="data directory holding cifar-10-batches-py (default: coursedata's "
                         "setting, $CVCOURSE_DATA_DIR)")
     g.add_argument("--timeout", type=float, default=None,
-                   help="seconds per call into student code, for every task (default: "
-                        "tasks.toml)")
+                   help="seconds per call into student code, for every task (default: the "
+                        f"declaration's: {declared_defaults('timeout')})".replace("%", "%%"))
     g.add_argument("--time-limit", type=float, default=None,
-                   help="seconds for each whole submission (default: tasks.toml)")
+                   help="seconds for each whole submission (default: the declaration's: "
+                        f"{declared_defaults('time_limit')})".replace("%", "%%"))
     g.add_argument("--memory-limit", type=int, default=cfg.DEFAULT_MEMORY_LIMIT_MB,
                    help=f"address-space limit of a worker in MB "
                         f"(default {cfg.DEFAULT_MEMORY_LIMIT_MB})")

@@ -150,6 +150,14 @@ def _task_lines(task: TaskResult, shown: dict[tuple[str, str], str]) -> list[str
 def gradescope_results(report: Report) -> dict[str, Any]:
     """The report in Gradescope's ``results.json`` format (one entry per task).
 
+    Format: https://gradescope-autograders.readthedocs.io/en/latest/specs/
+    (checked by the tests against ``tests/schemas/gradescope_results.schema.json``).
+    ``execution_time`` is in seconds, for the submission and, in each test's
+    ``extra_data``, for the task (the sum of its tests' durations). Each test's
+    ``max_score`` is the task's points, so Gradescope shows every task out of
+    its points; the assignment's total points are a Gradescope setting that
+    results.json cannot carry (``autograder build`` prints the value to enter).
+
     Seeds (the base seed and each test's) go only into ``extra_data``, which
     Gradescope stores for the instructor and does not show the student; the
     ``output`` texts the student reads name none.
@@ -172,6 +180,8 @@ def gradescope_results(report: Report) -> dict[str, Any]:
             "status": "passed" if task.score >= task.points else "failed",
             "output": "\n".join(lines),
             "visibility": task.visibility,
+            # Gradescope's spec has no per-test execution_time: it goes in the test's extra_data
+            "extra_data": {"execution_time": round(sum(t.duration for t in task.tests), 3)},
         })
     return {
         "score": report.score,

@@ -16,6 +16,59 @@ REPO = Path(__file__).resolve().parents[1]
 NBGRADER = [sys.executable, "-m", "nbgrader"]
 
 
+#: Gradescope's results.json format (its source is cited inside): every results.json
+#: a test leaves in its temporary folders is validated against it.
+RESULTS_SCHEMA = REPO / "tests" / "schemas" / "gradescope_results.schema.json"
+
+
+def gradescope_schema_errors(root: Path) -> list[str]:
+    """``file: error`` for every ``results.json`` under ``root`` that breaks Gradescope's format."""
+    import json
+
+    import jsonschema
+
+    validator = jsonschema.Draft7Validator(json.loads(RESULTS_SCHEMA.read_text()))
+    found, stack = [], [root]
+    while stack:  # iterative, without following links: tests build very deep or odd trees
+        try:
+            with os.scandir(stack.pop()) as entries:
+                for entry in entries:
+                    if entry.is_dir(follow_symlinks=False):
+                        stack.append(Path(entry.path))
+                    elif entry.name == "results.json" and entry.is_file(follow_symlinks=False):
+                        found.append(Path(entry.path))
+        except OSError:
+            continue
+    errors = []
+    for path in sorted(found):
+        try:
+            data = json.loads(path.read_text(encoding="utf-8"))
+        except (OSError, ValueError) as exc:
+            errors.append(f"{path}: not JSON: {exc}")
+            continue
+        errors += [f"{path}: {'/'.join(map(str, e.absolute_path)) or '(top)'}: {e.message}"
+                   for e in validator.iter_errors(data)]
+    return errors
+
+
+@pytest.fixture(autouse=True)
+def _results_json_follow_gradescope_format(request: pytest.FixtureRequest):
+    """After each test: the results.json files in its tmp_path follow Gradescope's format."""
+    yield
+    tmp = request.node.funcargs.get("tmp_path")
+    if isinstance(tmp, Path) and tmp.is_dir():
+        errors = gradescope_schema_errors(tmp)
+        assert not errors, "results.json breaks Gradescope's format:\n" + "\n".join(errors[:10])
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _session_results_json_follow_gradescope_format(tmp_path_factory: pytest.TempPathFactory):
+    """At the end: also those of module- and session-scoped temporary folders."""
+    yield
+    errors = gradescope_schema_errors(tmp_path_factory.getbasetemp())
+    assert not errors, "results.json breaks Gradescope's format:\n" + "\n".join(errors[:10])
+
+
 @pytest.fixture(scope="session")
 def repo_root() -> Path:
     """The repository root (the nbgrader course directory)."""

@@ -359,7 +359,7 @@ def _report(**kw: object) -> Report:
 def test_feedback_audiences_and_escaping() -> None:
     rep = _report()
     student_md = feedback.render_markdown(rep, student="ann <b>", audience="student")
-    assert "ann \\<b\\>" in student_md and "A \\| \\*visible\\* task" in student_md
+    assert "ann \\<b>" in student_md and "A \\| \\*visible\\* task" in student_md
     assert "````text\n```\n<img src=x onerror=alert(1)>\n````" in student_md
     assert "secret-later" not in student_md and "secret-hidden" not in student_md
     assert "grader trace" not in student_md and "not your fault" in student_md
@@ -406,3 +406,24 @@ def test_assignment1_class(tmp_path: Path, course_data_dir: Path) -> None:
     assert by["stubs"].score == 0 and by["stubs"].status == "graded"
     md = (tmp_path / "out" / "stubs" / "feedback.md").read_text()
     assert "NotImplementedError" in md and "knn_two_loops" in md
+
+
+@pytest.mark.parametrize("text", [
+    "(correct and fast)", "knn_two_loops: loss {0.5} + 2! # not a heading",
+    "*bold* _it_ __x__ `code` [link](http://x) ![img](y) <b>tag</b> a|b ~~del~~ \\ &amp; & x",
+    "- a list item", "+ another", "1. ordered", "3) ordered", "# heading", "> quote", "===",
+])
+def test_markdown_escapes_only_what_markdown_reads(text: str) -> None:
+    """Rendered by a CommonMark renderer (mistune, nbconvert's), the text reads as written."""
+    import html
+
+    import mistune
+
+    escaped = feedback.md_escape(text)
+    rendered = mistune.html(f"- {escaped}\n")
+    assert rendered == f"<ul>\n<li>{html.escape(text, quote=False)}</li>\n</ul>\n", (text, escaped)
+    if text[0] not in "-+#>=123456789":  # no block syntax at the start: nothing escaped there
+        needless = [c for c in "(){}#+!.-" if f"\\{c}" in escaped]
+        assert not needless, (text, escaped)
+    assert "knn_two_loops" not in text or "knn_two_loops" in escaped  # words keep their "_"
+    assert feedback.md_escape("(correct and fast)") == "(correct and fast)"

@@ -53,7 +53,10 @@ def check_gradescope(data: dict, max_total: float = 10) -> None:
     assert data["extra_data"]["max_score"] == max_total
     assert {"score", "execution_time", "output", "tests", "stdout_visibility"} <= set(data)
     for t in data["tests"]:
-        assert set(t) == {"name", "score", "max_score", "status", "output", "visibility"}
+        assert set(t) == {"name", "score", "max_score", "status", "output", "visibility",
+                          "extra_data"}
+        assert isinstance(t["extra_data"]["execution_time"], float)
+        assert 0 <= t["extra_data"]["execution_time"] <= data["execution_time"] * 4 + 1
         assert t["visibility"] in config.VISIBILITIES
         assert t["status"] == ("passed" if t["score"] == t["max_score"] else "failed")
         assert 0 <= t["score"] <= t["max_score"]
@@ -76,6 +79,11 @@ def test_reference_submission_scores_full(submission: Path, tmp_path: Path) -> N
     assert data["extra_data"]["isolated"] is isolated
     assert ("sandbox: isolated" if isolated else "sandbox: NOT isolated") in data["output"]
     assert not report.internal_errors
+    # each task's time: what its tests took (Gradescope's spec puts it in extra_data)
+    for test, task in zip(data["tests"], report.tasks, strict=True):
+        assert task.tests and all(t.duration > 0 for t in task.tests), task.id
+        assert test["extra_data"]["execution_time"] == round(sum(t.duration for t in task.tests),
+                                                             3) > 0
 
 
 def test_stub_scores_zero_with_complete_report(submission: Path, tmp_path: Path) -> None:
@@ -228,14 +236,15 @@ def test_cli_exit_codes(submission: Path, tmp_path: Path) -> None:
     assert data["score"] == 0 and data["extra_data"]["internal_error"] is True
     assert "internal grader error" in data["tests"][0]["output"]
 
-    # a results path that cannot be written: no report, exit 1, one line
+    # a results path that cannot be written: refused before grading, exit 2, one line
     blocker = tmp_path / "a_file"
     blocker.write_text("")
     unwritable = cli("grade", str(submission), "--assignment", "toy", "--suite-dir", str(SUITE),
-                     "--results", str(blocker / "results.json"), "-q", cwd=tmp_path)
-    assert unwritable.returncode == 1
-    assert unwritable.stderr.startswith("autograder: error: could not write")
-    assert "Traceback" not in unwritable.stderr
+                     "--results", str(blocker / "results.json"), cwd=tmp_path)
+    assert unwritable.returncode == 2
+    assert unwritable.stderr.startswith(f"autograder: error: --results {blocker / 'results.json'}"
+                                        f" cannot be written: {blocker} is not a folder")
+    assert len(unwritable.stderr.strip().splitlines()) == 1 and unwritable.stdout == ""
 
     listing = cli("tasks", "--assignment", "toy", "--suite-dir", str(SUITE), cwd=tmp_path)
     assert listing.returncode == 0 and "scaler" in listing.stdout and "10" in listing.stdout

@@ -62,7 +62,8 @@ def plain_files(root: Path) -> set[str]:
 
 @pytest.fixture(scope="module")
 def a1_bundle(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return build_bundle("assignment1", tmp_path_factory.mktemp("a1-bundle"))
+    return build_bundle("assignment1", tmp_path_factory.mktemp("a1-bundle"),
+                        allow_generated_data=True)
 
 
 @pytest.fixture(scope="module")
@@ -117,6 +118,7 @@ def check_report(data: dict, tasks_toml: Path) -> None:
         assert test["visibility"] == task.visibility
         assert test["max_score"] == task.points
         assert 0 <= test["score"] <= test["max_score"]
+        assert test["extra_data"]["execution_time"] >= 0  # seconds, the task's tests
     assert abs(sum(t["score"] for t in data["tests"]) - data["score"]) < 1e-9
 
 
@@ -197,7 +199,9 @@ def test_requirements_pin_every_package_with_double_equals(a1_bundle: Path) -> N
     pyproject = tomllib.loads((REPO / "pyproject.toml").read_text())
     wanted = {canonicalize_name(re.split(r"[<>=!~;\[ ]", d)[0])
               for d in pyproject["project"]["dependencies"]}
-    assert wanted - set(AUTHORING_ONLY) <= set(pins)
+    per_assignment = {canonicalize_name(p) for a in config.available_assignments()
+                      for p in config.load_assignment(a).packages}
+    assert wanted - set(AUTHORING_ONLY) - per_assignment <= set(pins)
     assert not set(AUTHORING_ONLY) & set(pins)
     assert {"numpy", "pytest", "packaging", "pluggy"} <= set(pins)  # pytest's own dependencies too
     assert {canonicalize_name(k) for k in manifest["requirements"]} == set(pins)
@@ -224,18 +228,20 @@ def test_scripts_are_valid_bash(a1_bundle: Path, tmp_path: Path) -> None:
 
 
 def test_build_is_deterministic(tmp_path: Path) -> None:
-    first = build_bundle("assignment1", tmp_path / "one")
-    second = build_bundle("assignment1", tmp_path / "two" / "named.zip")
+    first = build_bundle("assignment1", tmp_path / "one", allow_generated_data=True)
+    second = build_bundle("assignment1", tmp_path / "two" / "named.zip",
+                          allow_generated_data=True)
     assert second.name == "named.zip"
     assert first.read_bytes() == second.read_bytes()
 
 
 def test_cli_build(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     out = tmp_path / "out.zip"
-    assert cli.main(["build", "assignment1", "--output", str(out)]) == 0
+    assert cli.main(["build", "assignment1", "--output", str(out), "--with-cifar10"]) == 0
     captured = capsys.readouterr()
     assert f"wrote {out} (" in captured.out and "KiB" in captured.out and out.is_file()
     assert "timeout must exceed 15 min" in captured.out and captured.err == ""
+    assert "set the assignment's Autograder Points to 100 in Gradescope" in captured.out
     assert cli.main(["build", "toy", "--course-root", str(TOY), "--suite-dir",
                      str(TOY / "suite"), "--output", str(tmp_path)]) == 0
     captured = capsys.readouterr()
@@ -428,6 +434,89 @@ def test_build_refuses_unverified_or_ungradable_data(tmp_path: Path) -> None:
         build_bundle("assignment1", tmp_path, with_data=("cifar100",))
     with pytest.raises(BuildError, match="pytorch_my_model cannot be graded on generated cifar10.*"
                                          "--with-data cifar10"):
-        build_bundle("assignment2", tmp_path)
+        build_bundle("assignment2", tmp_path, allow_generated_data=True)
     assert build_bundle("assignment2", tmp_path / "ok.zip", allow_ungradable=True).is_file()
     assert build_bundle("assignment2", tmp_path / "real.zip", with_data=("cifar10",)).is_file()
+
+
+def test_build_refuses_generated_data_unless_allowed(tmp_path: Path,
+                                                     capsys: pytest.CaptureFixture[str]) -> None:
+    """A bundle grades on the declared data sets, or the instructor says otherwise."""
+    for assignment in ("assignment1", "assignment2"):
+        with pytest.raises(BuildError, match=rf"{assignment} uses cifar10, which this bundle would "
+                                             r"not download.*--with-data cifar10.*"
+                                             r"--allow-generated-data"):
+            build_bundle(assignment, tmp_path / f"{assignment}.zip")
+        assert not (tmp_path / f"{assignment}.zip").exists()
+    assert cli.main(["build", "assignment1", "--output", str(tmp_path / "x.zip")]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("autograder: error: assignment1 uses cifar10") and err.count("\n") == 1
+    assert not (tmp_path / "x.zip").exists()
+    allowed = tmp_path / "allowed.zip"
+    assert cli.main(["build", "assignment1", "--output", str(allowed),
+                     "--allow-generated-data"]) == 0
+    with zipfile.ZipFile(allowed) as zf:
+        assert json.loads(zf.read(MANIFEST))["with_data"] == []
+
+
+def _pinned(bundle: Path) -> set[str]:
+    with zipfile.ZipFile(bundle) as zf:
+        text = zf.read("requirements.txt").decode()
+    return {canonicalize_name(ln.split("==")[0]) for ln in text.splitlines()
+            if "==" in ln and not ln.startswith("#")}
+
+
+def test_each_bundle_installs_what_its_declaration_needs(a1_bundle: Path, tmp_path: Path) -> None:
+    """torch, Cython and setuptools only where [assignment] packages names them (Assignment 2)."""
+    a1 = config.load_assignment("assignment1")
+    a2 = config.load_assignment("assignment2")
+    a2_bundle = build_bundle("assignment2", tmp_path, with_data=("cifar10",))
+    a1_pins, a2_pins = _pinned(a1_bundle), _pinned(a2_bundle)
+    declared = {canonicalize_name(p) for p in a2.packages}
+    assert {"torch", "cython", "setuptools"} <= declared and not a1.packages
+    assert declared <= a2_pins, declared - a2_pins
+    assert not declared & a1_pins, declared & a1_pins
+    # torch's own dependencies (sympy, networkx...) leave with it
+    assert not {"sympy", "networkx", "mpmath"} & a1_pins
+    assert {"numpy", "scipy", "pytest", "h5py"} <= a1_pins & a2_pins  # the engine's own
+    assert "copydetect" not in a1_pins | a2_pins  # an instructor tool, not grading
+    for bundle, pins in ((a1_bundle, a1_pins), (a2_bundle, a2_pins)):
+        with zipfile.ZipFile(bundle) as zf:
+            setup = zf.read(SETUP).decode()
+            manifest = json.loads(zf.read(MANIFEST))
+        # setup.sh installs exactly the pinned file: nothing else reaches the image
+        assert [ln.strip() for ln in setup.splitlines() if "pip install" in ln] == \
+            ['"$PY" -m pip install -q "pip==$PIP_VERSION"',
+             '"$PY" -m pip install --prefer-binary -r "$SRC/requirements.txt"']
+        assert "torch" not in setup
+        assert {canonicalize_name(k) for k in manifest["requirements"]} == pins
+    with zipfile.ZipFile(a1_bundle) as zf:
+        assert "--extra-index-url" not in zf.read("requirements.txt").decode()
+
+
+def test_the_gradescope_schema_rejects_what_gradescope_does_not_read(tmp_path: Path) -> None:
+    """The schema every results.json of the tests is checked against (tests/conftest.py) bites."""
+    from conftest import RESULTS_SCHEMA, gradescope_schema_errors
+
+    assert "gradescope-autograders.readthedocs.io/en/latest/specs" in RESULTS_SCHEMA.read_text()
+    good = {"score": 1.0, "execution_time": 2.5, "output": "x", "stdout_visibility": "hidden",
+            "extra_data": {}, "tests": [{"name": "a", "score": 1.0, "max_score": 2,
+                                         "status": "failed", "visibility": "after_due_date",
+                                         "output": "", "extra_data": {"execution_time": 1.0}}]}
+    bad = [
+        {**good, "tests": [{**good["tests"][0], "execution_time": 1.0}]},  # not a test field
+        {**good, "tests": [{**good["tests"][0], "visibility": "public"}]},
+        {**good, "tests": [{**good["tests"][0], "status": "error"}]},
+        {**good, "max_score": 100},  # no such top-level field
+        {k: v for k, v in good.items() if k != "score"} | {"tests": [{"name": "no score"}]},
+        {**good, "score": "1"},
+        {**good, "execution_time": -1},
+    ]
+    folder = tmp_path / "schema"
+    for i, data in enumerate([good, *bad]):
+        (folder / str(i)).mkdir(parents=True)
+        (folder / str(i) / "results.json").write_text(json.dumps(data))
+    errors = gradescope_schema_errors(folder)
+    flagged = {Path(e.split(": ")[0]).parent.name for e in errors}
+    assert flagged == {str(i) for i in range(1, len(bad) + 1)}, errors
+    shutil.rmtree(folder)  # the per-test check of tmp_path must not see the bad ones

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import shutil
 from pathlib import Path
 
@@ -42,10 +44,8 @@ def _toy(root: Path) -> Path:
 
 
 def _parse(extra: str) -> config.AssignmentSpec:
-    import tomllib
-
     text = extra + '[assignment]\nname = "a"\nlibrary = "lib"\n[tasks.t]\ntitle = "T"\npoints = 1\n'
-    return config.parse_tasks(tomllib.loads(text), "a/tasks.toml")
+    return config.parse_declaration(text, "a/tasks.toml")
 
 
 def test_declaration_is_optional_and_names_one_shared_folder() -> None:
@@ -56,13 +56,14 @@ def test_declaration_is_optional_and_names_one_shared_folder() -> None:
 @pytest.mark.parametrize(("extra", "message"), [
     ('[student_library]\ncommon = "../etc"\n', "common must be a folder name of source/_common/"),
     ("[student_library]\ncommon = 3\n", "common must be a folder name"),
-    ('[student_library]\ncommon = "k"\nfiles = ["x"]\n', "unknown keys ['files']"),
+    ('[student_library]\ncommon = "k"\nfiles = ["x"]\n', "unknown key 'files'"),
     ('student_library = "cs231n"\n', "[student_library] must be a table"),
 ])
 def test_bad_declaration_is_a_config_error_naming_file_and_table(extra: str, message: str) -> None:
     with pytest.raises(config.ConfigError) as err:
         _parse(extra)
-    assert "a/tasks.toml: [student_library]" in str(err.value) and message in str(err.value)
+    assert re.match(r"a/tasks\.toml:\d+: ", str(err.value)), str(err.value)  # file:line first
+    assert "student_library" in str(err.value) and message in str(err.value), str(err.value)
 
 
 # --------------------------------------------------------------------------- assembling
