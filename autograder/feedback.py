@@ -37,7 +37,7 @@ from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
-from autograder.report import Report, TaskResult, TestResult
+from autograder.report import Report, TaskResult, TestResult, cite, failure_groups, failure_text
 
 __all__ = [
     "AUDIENCES",
@@ -77,6 +77,24 @@ class FailureView:
     name: str
     seed: int | None
     message: str
+    #: further tests that failed with the same message: (name, seed)
+    others: list[tuple[str, int | None]] = field(default_factory=list)
+    #: the task under which this message is shown in full, when it is not this one
+    shown_under: str | None = None
+
+    def tests(self) -> list[tuple[str, int | None]]:
+        """(name, seed) of every test this failure applies to."""
+        return [(self.name, self.seed), *self.others]
+
+    def count_note(self) -> str:
+        """" (the same failure in N tests)" when it applies to more than one."""
+        return f" (the same failure in {1 + len(self.others)} tests)" if self.others else ""
+
+    def text(self) -> str:
+        """The message, or a citation of it when another task shows it in full."""
+        if self.shown_under is None:
+            return self.message
+        return f"{cite(self.message)}\n[the same message as under task {self.shown_under}, shown there in full]"
 
 
 @dataclass
@@ -125,11 +143,21 @@ def _task_result(task: TaskResult, audience: str) -> str:
     return f"{failing} of {len(counted)} tests failed"
 
 
-def _failures(tests: list[TestResult], instructor: bool) -> list[FailureView]:
-    # seeds are for the instructor's replay only: the base seed is secret
-    return [FailureView(name=t.name, seed=t.seed if instructor else None,
-                        message=t.message or t.outcome)
-            for t in tests if t.outcome in ("failed", "error")]
+def _failures(tests: list[TestResult], task: TaskResult, shown: dict[tuple[str, str], str],
+              instructor: bool) -> list[FailureView]:
+    """One view per distinct message; a message already shown under another task is cited.
+
+    Seeds are for the instructor's replay only: the base seed is secret.
+    """
+    views = []
+    for group in failure_groups(tests):
+        first, message = group[0], failure_text(group[0])
+        where = shown.setdefault((message, task.visibility), task.id)
+        others = [(g.name, g.seed if instructor else None) for g in group[1:]]
+        views.append(FailureView(name=first.name, seed=first.seed if instructor else None,
+                                 message=message, others=others,
+                                 shown_under=None if where == task.id else where))
+    return views
 
 
 def build_view(report: Report, *, student: str | None = None,
@@ -142,6 +170,7 @@ def build_view(report: Report, *, student: str | None = None,
     tasks: list[TaskView] = []
     shown_score = shown_max = 0.0
     withheld = 0.0
+    shown: dict[tuple[str, str], str] = {}  # (message, visibility) -> task showing it in full
     for task in report.tasks:
         show_score = task.visibility in scores
         show_details = task.visibility in details
@@ -163,7 +192,10 @@ def build_view(report: Report, *, student: str | None = None,
                 view.notes.append(task.not_graded)
             # an internal failure is the grader's, not the student's: instructors only
             view.failures = _failures([t for t in task.tests if instructor or not t.internal],
-                                      instructor)
+                                      task, shown, instructor)
+            measured = [t.note for t in task.tests if t.note and t.outcome == "passed"]
+            if measured and view.result == "passed":
+                view.result = f"passed ({'; '.join(measured)})"
         tasks.append(view)
     if withheld:
         score_line = (f"Score on the tasks shown here: {_num(round(shown_score, 2))} / "
@@ -273,8 +305,9 @@ def render_markdown(report: Report, *, student: str | None = None,
             if t.notes:
                 out.append("")
             for f in t.failures:
-                seed = f" (seed {f.seed})" if f.seed is not None else ""
-                out += [f"{md_code(f.name)}{seed}", "", md_code_block(f.message), ""]
+                names = ", ".join(md_code(n) + (f" (seed {sd})" if sd is not None else "")
+                                  for n, sd in f.tests())
+                out += [names + f.count_note(), "", md_code_block(f.text()), ""]
     elif not v.problems:
         out += ["Every test that is shown here passed.", ""]
     out += ["---", ""]
@@ -354,9 +387,11 @@ def render_html(report: Report, *, student: str | None = None,
             if t.notes:
                 out.append("<ul>" + "".join(f"<li>{_e(n)}</li>" for n in t.notes) + "</ul>")
             for f in t.failures:
-                seed = f" (seed {_e(f.seed)})" if f.seed is not None else ""
-                out.append(f"<p><strong>{_e(f.name)}</strong>{seed}</p>")
-                out.append(f"<pre>{_e(f.message)}</pre>")
+                names = ", ".join(f"<strong>{_e(n)}</strong>"
+                                  + (f" (seed {_e(sd)})" if sd is not None else "")
+                                  for n, sd in f.tests())
+                out.append(f"<p>{names}{_e(f.count_note())}</p>")
+                out.append(f"<pre>{_e(f.text())}</pre>")
     elif not v.problems:
         out.append("<p>Every test that is shown here passed.</p>")
     out.append("<footer><ul>" + "".join(f"<li>{_e(line)}</li>" for line in v.footer)

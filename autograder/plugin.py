@@ -44,6 +44,8 @@ from autograder.values import StudentValueError
 
 BUDGET_MESSAGE = "submission time budget exhausted"
 PLUGIN_KEY = pytest.StashKey["GraderPlugin"]()
+#: the ``user_properties`` key under which the ``note`` fixture stores a test's notes
+NOTE_PROPERTY = "autograder_note"
 
 
 class BudgetExhausted(Exception):
@@ -253,7 +255,8 @@ class GraderPlugin:
         outcome = yield
         rep = outcome.get_result()
         task = self.item_task.get(item.nodeid)
-        base = dict(name=_display_name(item), task=task, seed=derive_seed(self.ctx.seed, item))
+        base = dict(name=_display_name(item), task=task, seed=derive_seed(self.ctx.seed, item),
+                    note="; ".join(str(v) for k, v in item.user_properties if k == NOTE_PROPERTY))
         if rep.when == "call" and rep.passed:
             self._record(TestResult(outcome="passed", duration=rep.duration, **base),
                          item.nodeid)
@@ -298,6 +301,18 @@ def seed(request: pytest.FixtureRequest) -> int:
     """Per-test seed derived from the run's base seed and the test id."""
     plugin = _plugin(request)
     return derive_seed(plugin.ctx.seed, request.node)
+
+@pytest.fixture
+def note(request: pytest.FixtureRequest) -> Callable[[str], None]:
+    """``note(text)``: a line this test reports with its result, on a pass too.
+
+    For what the student should see whatever the outcome (a measured accuracy,
+    the threshold in force); it goes to ``results.json`` and the feedback.
+    """
+    def add(text: str) -> None:
+        request.node.user_properties.append((NOTE_PROPERTY, str(text)))
+    return add
+
 
 @pytest.fixture
 def rng(seed: int) -> np.random.Generator:

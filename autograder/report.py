@@ -22,6 +22,8 @@ class TestResult:
     duration: float = 0.0
     seed: int | None = None
     internal: bool = False
+    #: what the test chose to report on any outcome (``note`` fixture), e.g. a measured value
+    note: str = ""
 
 
 @dataclass
@@ -86,12 +88,63 @@ class Report:
         return asdict(self)
 
 
+#: A repeated failure is cited by its first line, cut to this many characters.
+CITED_CHARS = 120
+_FAILED = ("failed", "error")
+
+
 def _test_line(t: TestResult) -> str:
     status = {"passed": "PASS", "skipped": "SKIP"}.get(t.outcome, "FAIL")
     line = f"{status} {t.name}"  # no seed: students see none (docs/threat-model.md)
     if t.message and t.outcome != "passed":
         line += f": {t.message}"
+    if t.note:
+        line += f" ({t.note})" if t.outcome != "passed" else f": {t.note}"
     return line
+
+
+def failure_text(t: TestResult) -> str:
+    """What a failing test says: its message, then its note (if any)."""
+    return (t.message or t.outcome) + (f" ({t.note})" if t.note else "")
+
+
+def failure_groups(tests: list[TestResult]) -> list[list[TestResult]]:
+    """The failing tests grouped by identical text, in order of first appearance."""
+    groups: dict[str, list[TestResult]] = {}
+    for t in tests:
+        if t.outcome in _FAILED:
+            groups.setdefault(failure_text(t), []).append(t)
+    return list(groups.values())
+
+
+def cite(message: str) -> str:
+    """A short citation of a message said in full elsewhere: its first line, cut."""
+    first = message.strip().splitlines()[0] if message.strip() else message
+    return first if len(first) <= CITED_CHARS else first[:CITED_CHARS - 3] + "..."
+
+
+def _task_lines(task: TaskResult, shown: dict[tuple[str, str], str]) -> list[str]:
+    """One line per passing/skipped test, one per distinct failure (each said once).
+
+    ``shown`` maps (message, visibility) to the task that already printed it in
+    full: a later task with the same visibility cites it instead of repeating it.
+    """
+    lines: list[str] = []
+    groups = {id(g[0]): g for g in failure_groups(task.tests)}
+    for t in task.tests:
+        if t.outcome not in _FAILED:
+            lines.append(_test_line(t))
+            continue
+        group = groups.get(id(t))
+        if group is None:  # said with the first test of its group
+            continue
+        message = failure_text(t)
+        names = ", ".join(g.name for g in group)  # no seeds: students see none
+        count = f" (the same failure in {len(group)} tests)" if len(group) > 1 else ""
+        where = shown.setdefault((message, task.visibility), task.id)
+        text = message if where == task.id else f"{cite(message)} [in full under task {where}]"
+        lines.append(f"FAIL {names}{count}: {text}")
+    return lines
 
 
 def gradescope_results(report: Report) -> dict[str, Any]:
@@ -110,6 +163,7 @@ def gradescope_results(report: Report) -> dict[str, Any]:
     ``output`` texts the student reads name none.
     """
     tests = []
+    shown: dict[tuple[str, str], str] = {}
     for task in report.tasks:
         lines = []
         if task.internal_error:
@@ -118,7 +172,7 @@ def gradescope_results(report: Report) -> dict[str, Any]:
             lines.append(task.not_graded)
         if report.submission_problem and not task.tests:
             lines.append(f"not graded: {report.submission_problem}")
-        lines.extend(_test_line(t) for t in task.tests)
+        lines.extend(_task_lines(task, shown))
         tests.append({
             "name": f"{task.id}: {task.title}",
             "score": task.score,

@@ -17,6 +17,7 @@ from __future__ import annotations
 import importlib.util
 import json
 import os
+import re
 import subprocess
 import sys
 import types
@@ -160,3 +161,36 @@ def test_pickled_weights_are_refused_without_unpickling(tmp_path: Path) -> None:
     assert rows["pytorch_my_model"]["score"] == 0
     assert "not an .npz file of numeric arrays" in rows["pytorch_my_model"]["output"]
     assert not marker.exists(), "the weights file was unpickled"
+
+
+def _markdown(notebook: Path) -> str:
+    cells = json.loads(notebook.read_text(encoding="utf-8"))["cells"]
+    return "\n".join("".join(c["source"]) for c in cells if c["cell_type"] == "markdown")
+
+
+def test_notebook_states_the_grader_thresholds() -> None:
+    """The student sees the threshold of every kind of real data the grader may use."""
+    text = _markdown(SOURCE / "PyTorch.ipynb")
+    thresholds = load_assignment("assignment2").tasks["pytorch_my_model"].params["threshold"]
+    for kind in ("cifar10", "cifar10_subset"):
+        assert f"{thresholds[kind]:.0%}" in text, f"PyTorch.ipynb does not state the {kind} threshold"
+
+
+def test_notebook_states_real_training_times() -> None:
+    """The times the notebook promises agree with the recorded run (solutions, one core)."""
+    text = " ".join(_markdown(SOURCE / "PyTorch.ipynb").split())
+    assert "about a minute" not in text
+    cells = json.loads((REPO / "solutions" / "assignment2" / "PyTorch.ipynb").read_text())["cells"]
+    cell = next(c for c in cells if c["cell_type"] == "code" and "NUM_TRAIN = 2000" in "".join(c["source"])
+                and "EPOCHS = 1 " in "".join(c["source"]))
+    log = "".join("".join(o.get("text", "")) for o in cell.get("outputs", []))
+    recorded = float(re.search(r"epoch 1/1: .*\((\d+(?:\.\d+)?) s\)", log).group(1))
+    per_1000 = recorded / 2  # 2,000 images, one epoch
+    stated = re.search(r"about (\d+) seconds on one CPU core", text)
+    assert stated and abs(float(stated.group(1)) - recorded) <= 0.3 * recorded, (stated, recorded)
+    stated = re.search(r"about (\d+) seconds per 1,000 training images", text)
+    assert stated and abs(float(stated.group(1)) - per_1000) <= 0.3 * per_1000, (stated, per_1000)
+    for minutes, images in re.findall(r"about (\d+) minutes on [^(]*\(([\d,]+) training images\)", text):
+        expected = int(images.replace(",", "")) / 1000 * per_1000 * PM.MAX_EPOCHS / 60
+        assert abs(int(minutes) - expected) <= 0.3 * expected, (minutes, images, expected)
+    assert len(re.findall(r"about \d+ minutes on", text)) == 2, "both the subset and the full data"

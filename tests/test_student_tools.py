@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import subprocess
 import sys
@@ -211,3 +212,24 @@ def test_collect_flags_a_notebook_that_ended_in_an_error(any_reference: tuple[st
     assert res.returncode == 1 and f"{victim}: cell" in res.stderr and "error" in res.stderr
     res = submit(folder, "collect", "--allow-unrun")
     assert res.returncode == 0, res.stderr
+
+
+def test_check_warns_when_a_compiled_source_is_newer_than_its_build(tmp_path: Path) -> None:
+    """The grader compiles the ``.pyx``: checks against an older build must say so."""
+    built = [a for a in ASSIGNMENTS if spec_of(a).build is not None]
+    assert built, "no assignment with a compiled extension"
+    folder = tmp_path / built[0]
+    shutil.copytree(REPO / "release" / built[0], folder)
+    pyx = sorted(folder.rglob("*.pyx"))
+    assert pyx, f"{built[0]}: no .pyx in the release"
+    rel = pyx[0].relative_to(folder).as_posix()
+    so = pyx[0].with_name(pyx[0].stem + ".cpython-312-x86_64-linux-gnu.so")
+    so.write_bytes(b"")  # never imported: the one task checked below does not use it
+    task = next(iter(spec_of(built[0]).tasks))
+    os.utime(so, (1_000_000_000, 1_000_000_000))  # the build is older than the source
+    res = submit(folder, "check", task)
+    assert f"warning: {rel} changed after the last build" in res.stderr, res.stderr
+    os.utime(so, None)  # rebuilt: now newer than the source
+    os.utime(pyx[0], (1_000_000_000, 1_000_000_000))
+    res = submit(folder, "check", task)
+    assert "changed after the last build" not in res.stderr, res.stderr

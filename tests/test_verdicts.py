@@ -199,6 +199,9 @@ def test_a2_my_model_reference_and_attacks(references, course_data_dir, tmp_path
     [task] = [t for t in honest.tasks if t.id == "pytorch_my_model"]
     if _real_cifar(course_data_dir):
         assert task.score == task.points, task.tests
+        # a pass says what was measured and what was required (issue 11, item 14)
+        [noted] = [t.note for t in task.tests if t.note]
+        assert "test images correctly; required: " in noted and "% on this data" in noted, noted
     else:  # a model trained on CIFAR-10 cannot be judged on generated images: said, not passed
         assert task.score == 0 and task.not_graded and "not gradable" in task.not_graded
 

@@ -6,7 +6,9 @@
 
 ``check`` runs, for every task (or the ones named), checks of laws any correct
 solution obeys (numerical gradients, naive == vectorized, shapes, known
-values); it prints one line per task and exits 1 unless all pass.
+values); it prints one line per task and exits 1 unless all pass. It warns
+first when a compiled source (``.pyx``) is newer than its build (``.so``): the
+checks would test the old build, the grader compiles the source.
 
 ``collect`` checks that every required module is here (``submission.toml``),
 that the files the notebooks write (``artifacts``, e.g. saved weights) exist,
@@ -72,6 +74,22 @@ def unfinished_tasks(folder: Path, modules: list[str]) -> list[str]:
     return found
 
 
+def stale_builds(folder: Path, modules: list[str]) -> list[str]:
+    """Compiled sources (``.pyx`` beside the required modules) edited after their last build.
+
+    A build is a ``.so``/``.pyd`` beside the ``.pyx`` whose name starts with its
+    stem; a source never built is not reported (the self-checks say so already).
+    """
+    stale = []
+    for directory in sorted({(folder / m).parent for m in modules}):
+        for pyx in sorted(directory.glob("*.pyx")):
+            builds = [p for p in directory.iterdir()
+                      if p.suffix in (".so", ".pyd") and p.name.split(".")[0] == pyx.stem]
+            if builds and pyx.stat().st_mtime > max(b.stat().st_mtime for b in builds):
+                stale.append(pyx.relative_to(folder).as_posix())
+    return stale
+
+
 def _excluded(rel: str, patterns: list[str]) -> bool:
     parts = rel.split("/")
     return any(fnmatch.fnmatch(p, pat) for p in parts for pat in patterns)
@@ -127,6 +145,12 @@ def check(tasks: list[str], seed: int) -> int:
     """Run the self-checks and print a table; returns the exit code."""
     from cs231n.selfcheck import run_checks
 
+    stale = stale_builds(HERE, load_manifest(HERE)["modules"])
+    if stale:
+        how = "python build_ext.py" if (HERE / "build_ext.py").is_file() else "rebuild it"
+        print(f"warning: {', '.join(stale)} changed after the last build: these checks use the "
+              f"old build, while the grader compiles your source; run {how} first",
+              file=sys.stderr)
     outcomes = run_checks(tasks or None, seed=seed)
     width = max(len(o.task) for o in outcomes)
     for o in outcomes:

@@ -349,7 +349,7 @@ def _architecture(path: Path, name: str) -> str:
 
 
 @pytest.mark.pytorch_my_model
-def test_my_model_accuracy(reference, cifar, submission, rng, request, grader_worker):
+def test_my_model_accuracy(reference, cifar, submission, rng, request, grader_worker, note):
     name = reference.pytorch_models.WEIGHTS_FILE
     path = Path(submission.root) / name
     _check_weights_file(path, name)
@@ -383,6 +383,6 @@ def test_my_model_accuracy(reference, cifar, submission, rng, request, grader_wo
         f"{getattr(scores, 'shape', None)}, expected (N, 10)")
     assert np.all(np.isfinite(scores)), "your model's scores contain NaN or inf"
     acc = accuracy(scores, labels)
-    assert acc >= threshold, (
-        f"your trained model ({name}) classifies {acc:.1%} of {len(labels)} test images "
-        f"correctly, below the {threshold:.0%} required on this data ({data_description})")
+    note(f"your model classifies {acc:.1%} of {len(labels)} test images correctly; "
+         f"required: {threshold:.0%} on this data ({data_description})")
+    assert acc >= threshold, f"your trained model ({name}) is below the accuracy required"

@@ -156,9 +156,14 @@ def _softmax_vec(rng: np.random.Generator) -> None:
     _grad_law("softmax_loss_vectorized", softmax_loss_vectorized, rng, 0.3)
     _agree("softmax_loss_vectorized", softmax_loss_naive, softmax_loss_vectorized, rng)
     W, X, y = _linear_inputs(rng)
-    loss, _ = softmax_loss_vectorized(W * 1e4, X, y, 0.0)
-    _expect(bool(np.isfinite(loss)), "softmax_loss_vectorized: loss is not finite for large "
-            "scores (subtract the maximum score before exponentiating)")
+    X[:, -1] = 1.0  # a constant feature: its weights add the same amount to a row's scores
+    W[-1, :] = 0.0
+    loss, _ = softmax_loss_vectorized(W, X, y, 0.0)
+    W[-1, :] = 1000.0  # every score about 1000, the differences unchanged
+    big, _ = softmax_loss_vectorized(W, X, y, 0.0)
+    _expect(bool(np.isfinite(big)), "softmax_loss_vectorized: loss is not finite for scores "
+            "around 1000 (subtract each row's maximum score before exponentiating)")
+    _close("softmax_loss_vectorized is unchanged when every score grows by 1000", big, loss, 1e-8)
 
 
 def _blobs(rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
@@ -279,6 +284,12 @@ def _softmax_layer(rng: np.random.Generator) -> None:
     from .layers import softmax_loss
 
     _loss_layer("softmax_loss", softmax_loss, float(np.log(5.0)), rng)
+    x, y = rng.standard_normal((6, 5)), rng.integers(0, 5, size=6)
+    loss, _ = softmax_loss(x, y)
+    big, _ = softmax_loss(x + 1000.0, y)
+    _expect(bool(np.isfinite(big)), "softmax_loss: loss is not finite for scores around 1000 "
+            "(shift each row by its maximum score before exponentiating)")
+    _close("softmax_loss is unchanged when every score grows by 1000", big, loss, 1e-8)
 
 
 # -- two-layer net ----------------------------------------------------------------------
