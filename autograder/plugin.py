@@ -370,12 +370,10 @@ def student(request: pytest.FixtureRequest, seed: int) -> Iterator[Sandbox]:
 def grader_worker(request: pytest.FixtureRequest, seed: int) -> Iterator[Any]:
     """``grader_worker(files, package) -> Sandbox``: a worker that holds NO student code.
 
-    ``files`` maps paths relative to a fresh folder (``"<package>/__init__.py"``...)
-    to the grader's own files to copy there (e.g. a module of the engine and a
-    submitted data file); the worker imports ``package`` from that folder, with
-    the same confinement and limits as the ``student`` worker. For running
-    grader code on submitted DATA (a model described as data) without that data
-    ever being parsed by torch in the grader's process.
+    ``files`` maps paths under a fresh folder (``"<package>/__init__.py"``...) to the
+    grader's files to copy there (an engine module, a submitted data file); the worker
+    imports ``package`` from it, confined like ``student``: grader code runs on
+    submitted DATA (a model described as data) outside the grader's process.
     """
     plugin = _plugin(request)
     task = plugin.item_task.get(request.node.nodeid)
@@ -383,15 +381,12 @@ def grader_worker(request: pytest.FixtureRequest, seed: int) -> Iterator[Any]:
 
     def start(files: dict[str, Path], package: str) -> Sandbox:
         root = Path(tempfile.mkdtemp(prefix="grader-worker-", dir=plugin.ctx.scratch))
-        for rel, src in files.items():
-            dest = root / rel
-            dest.parent.mkdir(parents=True, exist_ok=True)
-            shutil.copyfile(src, dest)
         os.chmod(root, 0o755)
-        for folder, _dirs, names in os.walk(root):
-            os.chmod(folder, 0o755)
-            for name in names:
-                os.chmod(os.path.join(folder, name), 0o644)
+        for rel, src in files.items():
+            (root / rel).parent.mkdir(parents=True, exist_ok=True)
+            os.chmod((root / rel).parent, 0o755)  # whatever the umask: the worker's uid reads it
+            shutil.copyfile(src, root / rel)
+            os.chmod(root / rel, 0o644)
         sandbox = Sandbox(root, package, **_worker_options(plugin, task, seed))
         opened.append(sandbox)
         return sandbox

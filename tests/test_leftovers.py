@@ -29,6 +29,7 @@ import os
 import shutil
 import subprocess
 import sys
+import tempfile
 import threading
 from pathlib import Path
 
@@ -126,8 +127,9 @@ def test_a_hostile_class_leaves_nothing_behind(tmp_path: Path) -> None:
         pytest.skip(f"workers cannot be confined here: {note}")
     assert (KIT / "leftovers.py").is_file()
     subs, expected = _class(tmp_path)
-    grading_tmp = tmp_path / "grading-tmp"
-    grading_tmp.mkdir()
+    # a short path: multiprocessing puts its fork server's socket under TMPDIR, and an
+    # AF_UNIX path may not be longer than 107 bytes (pytest-xdist's tmp_path can be)
+    grading_tmp = Path(tempfile.mkdtemp(prefix="leftovers-", dir="/tmp"))
     os.chmod(grading_tmp, 0o755)
     out = tmp_path / "out"
     shm_before = shm_files()
@@ -161,6 +163,7 @@ def test_a_hostile_class_leaves_nothing_behind(tmp_path: Path) -> None:
     finally:  # a failed run must not leave its mess to the next one
         kill_processes([pid for pid in hostile_processes() if pid not in elsewhere])
         remove_marked()
+        shutil.rmtree(grading_tmp, ignore_errors=True)
 
     assert proc.returncode == 0, output[-3000:]
     assert watch.looks > 10 and watch.uids, "the watch saw no sandbox uid: it proves nothing"
