@@ -70,7 +70,8 @@ test: setup $(STUDENT_PYTHONS)
 
 # The tests whose verdicts depend on the data, run on generated stand-ins only:
 # CVCOURSE_DATA_DIR is an empty folder, as on a machine without the course data.
-DATA_TESTS ?= tests/test_datasets.py tests/test_grading.py tests/test_assignment2_pytorch.py
+DATA_TESTS ?= tests/test_datasets.py tests/test_grading.py tests/test_assignment2_pytorch.py \
+              tests/test_verdicts.py
 test-nodata: setup $(STUDENT_PYTHONS)
 	@empty=$$(mktemp -d) && echo "CVCOURSE_DATA_DIR=$$empty (empty: generated data only)" && \
 	CVCOURSE_DATA_DIR=$$empty $(BIN)/python -m pytest -n $(PYTEST_WORKERS) --dist loadfile \
