@@ -22,6 +22,8 @@ from typing import Any
 
 import numpy as np
 
+from autograder.values import as_array, as_dict
+
 __all__ = ["accuracy", "fetch_array", "fetch_params", "flip_images", "held_out"]
 
 
@@ -53,13 +55,7 @@ def flip_images(images: np.ndarray, rng: np.random.Generator, fraction: float = 
 
 
 def _as_array(value: Any, what: str, shape: tuple[int, ...]) -> np.ndarray:
-    if not isinstance(value, np.ndarray) or value.dtype.kind not in "biuf":
-        raise AssertionError(f"{what} must be a numeric numpy array, got {type(value).__name__}")
-    if value.shape != tuple(shape):
-        raise AssertionError(f"{what} has shape {value.shape}, expected {tuple(shape)}")
-    if not np.all(np.isfinite(value)):
-        raise AssertionError(f"{what} contains NaN or inf")
-    return value.astype(np.float64)
+    return as_array(value, name=what, shape=shape, dtype="float", finite=True)
 
 
 def fetch_params(value: Any, shapes: Mapping[str, tuple[int, ...]], what: str
@@ -67,13 +63,10 @@ def fetch_params(value: Any, shapes: Mapping[str, tuple[int, ...]], what: str
     """The trained parameters ``shapes`` names, from ``value`` (a fetched dict), validated.
 
     Extra entries are ignored; a missing name, a wrong shape, a non-numeric or
-    non-finite array fails the student's test with a message naming it.
+    non-finite array fails the student's test with a message naming it (the typed
+    accessors of :mod:`autograder.values`).
     """
-    if not isinstance(value, dict):
-        raise AssertionError(f"{what} must be a dict of arrays, got {type(value).__name__}")
-    missing = [name for name in shapes if name not in value]
-    if missing:
-        raise AssertionError(f"{what} has no entry {missing[0]!r} after training")
+    value = as_dict(value, name=what, required=tuple(shapes))
     return {name: _as_array(value[name], f"{what}[{name!r}]", shape)
             for name, shape in shapes.items()}
 
